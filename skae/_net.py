@@ -1,0 +1,80 @@
+"""The skorch net every skae estimator trains through.
+
+It differs from :class:`skorch.NeuralNet` in three seams only:
+
+* ``get_dataset``/``get_iterator``: batches are slices of a tensor already on
+  the training device (see :mod:`skae._batching`), never per-row indexing.
+* ``train_step_single``/``validation_step``: the loss comes from the family's
+  ``loss_fn(module, X, training)``, since an autoencoder's target is its input
+  (and a denoising or variational family needs the module, not only its output).
+* ``run_single_epoch``: batch losses are summed on the device and read back once
+  per epoch, so the loop has no host-device sync per batch. The history keeps
+  per-epoch rows (``train_loss``, ``valid_loss``, ``dur``, events) and no
+  per-batch rows.
+"""
+
+from __future__ import annotations
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import EpochTimer
+
+from ._batching import TensorBatchIterator, TensorDataset
+
+
+class SkaeNet(NeuralNet):
+    """A :class:`skorch.NeuralNet` fed by on-device tensor slices.
+
+    Parameters
+    ----------
+    loss_fn : callable
+        ``loss_fn(module, X, training) -> scalar tensor``.
+    *args, **kwargs
+        As for :class:`skorch.NeuralNet`.
+    """
+
+    def __init__(self, *args, loss_fn, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_fn = loss_fn
+
+    def get_default_callbacks(self):
+        # skorch's defaults score from per-batch history rows and print a
+        # table; skae records epoch losses itself and prints through its own
+        # progress bar.
+        return [("epoch_timer", EpochTimer())]
+
+    def get_dataset(self, X, y=None):
+        return X if isinstance(X, TensorDataset) else TensorDataset(X)
+
+    def get_iterator(self, dataset, training=False):
+        return TensorBatchIterator(dataset.X, self.batch_size, shuffle=training)
+
+    # Training mode is set once per epoch in run_single_epoch: module.train()
+    # walks every submodule, which costs more than a small MLP's step.
+
+    def train_step_single(self, batch, **fit_params):
+        loss = self.loss_fn(self.module_, batch, True)
+        loss.backward()
+        return {"loss": loss, "y_pred": None}
+
+    def validation_step(self, batch, **fit_params):
+        with torch.no_grad():
+            loss = self.loss_fn(self.module_, batch, False)
+        return {"loss": loss, "y_pred": None}
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if iterator is None:
+            return
+        # Weighted by batch size so the epoch loss is the mean over samples.
+        total = torch.zeros((), device=self.device)
+        n_seen = 0
+        self._set_training(training)
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            total.add_(step["loss"].detach(), alpha=len(batch))
+            n_seen += len(batch)
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        # The one host-device sync of the epoch.
+        self.history.record(prefix + "_loss", (total / n_seen).item())
+        self.history.record(prefix + "_batch_count", len(iterator))

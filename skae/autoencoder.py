@@ -1,0 +1,113 @@
+"""The plain MLP autoencoder."""
+
+from __future__ import annotations
+
+from ._base import BaseAutoEncoder
+from ._modules import MLPAutoEncoder
+
+
+class AutoEncoder(BaseAutoEncoder):
+    """Multi-layer perceptron autoencoder, a nonlinear analogue of PCA.
+
+    The encoder maps each sample through ``hidden_layer_sizes`` to a code of
+    ``n_components`` values; the decoder mirrors it back to the input space.
+    Training minimises the mean squared reconstruction error with Adam on
+    mini-batches, through a :class:`skorch.NeuralNet` fed by slices of tensors
+    that already sit on the training device.
+
+    Parameters
+    ----------
+    n_components : int, default=8
+        Size of the code. It may exceed ``n_features`` (an overcomplete code).
+    hidden_layer_sizes : int or tuple of int, default=(64,)
+        Widths of the encoder's hidden layers, input side first. The decoder
+        uses them in reverse. ``()`` gives a linear-code autoencoder with no
+        hidden layer.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation between layers. Codes and reconstructions are linear.
+    alpha : float, default=0.0
+        L2 penalty, applied as Adam's ``weight_decay``.
+    batch_size : int, default=256
+        Samples per training batch.
+    learning_rate_init : float, default=1e-3
+        Adam's learning rate.
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training data).
+    early_stopping : bool, default=False
+        If True, hold out ``validation_fraction`` of the training data, stop
+        when its loss has not improved by ``tol`` for ``n_iter_no_change``
+        epochs, and keep the weights of the best epoch.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before stopping.
+    tol : float or None, default=1e-4
+        Minimum improvement of the monitored loss (validation loss with early
+        stopping, training loss otherwise). ``None`` disables stopping on the
+        training loss, so that exactly ``max_iter`` epochs run.
+    warm_start : bool, default=False
+        If True, ``fit`` continues from the weights of the previous fit (with a
+        fresh optimizer, as :class:`~sklearn.neural_network.MLPRegressor`).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the validation split. The
+        same int gives the same model on CPU. torch's global RNG is left as it
+        was.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar per fit (epochs, loss, validation
+        score, time left); above 1 adds a line per epoch.
+    device : str or torch.device, default="auto"
+        Where to train and infer. ``"auto"`` is CUDA when available, else CPU.
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Extra :mod:`skorch.callbacks` for the training loop. The loop records
+        per-epoch history rows only (``train_loss``, ``valid_loss``, ``dur``).
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+    n_iter_ : int
+        Number of epochs run (summed over fits with ``warm_start=True``).
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    validation_scores_ : list of float
+        Negative validation loss of each epoch. Only with ``early_stopping=True``.
+    best_validation_score_ : float
+        Best of ``validation_scores_``. Only with ``early_stopping=True``.
+    module_ : torch.nn.Module
+        The fitted encoder/decoder.
+    history_ : skorch.History
+        Per-epoch record of the last fit.
+    net_ : skae._net.SkaeNet
+        The skorch net that trained ``module_``.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : The linear model an autoencoder generalises.
+
+    Notes
+    -----
+    Computation runs in float32; outputs come back in the input's float dtype.
+    Inference runs in batches, so device memory is bounded by the batch, not
+    the input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import AutoEncoder
+    >>> X = np.random.RandomState(0).normal(size=(200, 10))
+    >>> ae = AutoEncoder(n_components=3, max_iter=20, random_state=0).fit(X)
+    >>> ae.transform(X).shape
+    (200, 3)
+    >>> ae.inverse_transform(ae.transform(X)).shape
+    (200, 10)
+    >>> bool(ae.score(X) < 0)
+    True
+    """
+
+    def _build_module(self, n_features):
+        return MLPAutoEncoder(
+            n_features, self.n_components, self._hidden_layer_sizes(), self.activation
+        )
