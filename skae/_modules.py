@@ -25,7 +25,7 @@ def mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
     are unbounded unless the caller adds one.
     """
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         if i > 0:
             layers.append(ACTIVATIONS[activation]())
         layers.append(nn.Linear(n_in, n_out))
