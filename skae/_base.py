@@ -190,7 +190,9 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         with _forked_rng(device):
             torch.manual_seed(seed)
             module = self.net_.module_ if warm else self._build_module(X.shape[1])
-            X_train = torch.as_tensor(X, dtype=torch.float32).to(device)
+            # torch warns on read-only arrays (e.g. joblib memmaps); copy those.
+            X_host = torch.from_numpy(X if X.flags.writeable else X.copy())
+            X_train = X_host.to(device=device, dtype=torch.float32)
             X_valid = None
             if self.early_stopping:
                 X_train, X_valid = split_rows(X_train, self.validation_fraction)

@@ -1,0 +1,31 @@
+"""scikit-learn's own estimator checks over every public skae estimator."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skae import AutoEncoder
+
+# Small, quick settings: the checks fit dozens of times on tiny data.
+FAST = dict(hidden_layer_sizes=(16,), max_iter=20, random_state=0, device="cpu")
+
+ESTIMATORS = [
+    AutoEncoder(n_components=2, **FAST),
+]
+
+# Checks that cannot apply, with the reason. Empty unless a check truly cannot pass.
+FLOAT32_BATCHING = (
+    "computation runs in float32 and BLAS picks different kernels for different "
+    "batch shapes, so results move in the last bit (~1e-7), above the check's atol"
+)
+EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
+    "AutoEncoder": {
+        "check_methods_subset_invariance": FLOAT32_BATCHING,
+    },
+}
+
+
+@parametrize_with_checks(
+    ESTIMATORS,
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}),
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
