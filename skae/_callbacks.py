@@ -30,7 +30,7 @@ class NonFiniteLossGuard(Callback):
                 raise FloatingPointError(
                     f"The {key.replace('_', ' ')} became {value} at epoch "
                     f"{row['epoch']}: training diverged. Try a smaller "
-                    f"learning_rate_init (it is {net.optimizer__lr}), scale the "
+                    f"learning_rate_init (it is {net.lr}), scale the "
                     "input (e.g. StandardScaler), or a smaller batch_size."
                 )
 
