@@ -28,9 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser(
         "demo", help="fit an AutoEncoder beside PCA on the 8x8 digits and compare"
     )
-    demo.add_argument(
-        "--output", default="skae_demo.png", help="PNG path (default: %(default)s)"
-    )
+    demo.add_argument("--output", default="skae_demo.png", help="PNG path (default: %(default)s)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.command == "demo":
