@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EpochTimer
+from skorch.utils import TeeGenerator
 
 from ._batching import TensorBatchIterator, TensorDataset
 
@@ -56,6 +57,21 @@ class SkaeNet(NeuralNet):
         loss = self.loss_fn(self.module_, batch, True)
         loss.backward()
         return {"loss": loss, "y_pred": None}
+
+    def train_step(self, batch, **fit_params):
+        # skorch wraps each step in a closure and an accumulator for optimizers
+        # that call it several times (LBFGS); skae's Adam calls it once, so the
+        # step is taken directly. Gradient callbacks are still notified.
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        self._step_optimizer(None)
+        return step
 
     def validation_step(self, batch, **fit_params):
         with torch.no_grad():
