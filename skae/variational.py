@@ -234,6 +234,11 @@ class VariationalAutoEncoder(BaseAutoEncoder):
 
     Notes
     -----
+    :meth:`transform` returns the posterior mean, :meth:`posterior` its
+    log-variance too, and :meth:`inverse_transform` the decoder mean (pixel
+    probabilities for ``likelihood="bernoulli"``); :meth:`sample` draws from
+    the full model.
+
     Units: the training loss and :meth:`score_samples` are in nats per
     sample (log-densities summed over features), so ``-loss_curve_[-1]`` is
     the training ELBO when ``beta=1``.
