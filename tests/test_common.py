@@ -2,13 +2,14 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skae import AutoEncoder
+from skae import AutoEncoder, VariationalAutoEncoder
 
 # Small, quick settings: the checks fit dozens of times on tiny data.
 FAST = dict(hidden_layer_sizes=(16,), max_iter=20, random_state=0, device="cpu")
 
 ESTIMATORS = [
     AutoEncoder(n_components=2, **FAST),
+    VariationalAutoEncoder(n_components=2, **FAST),
 ]
 
 # Checks that cannot apply, with the reason. Empty unless a check truly cannot pass.
