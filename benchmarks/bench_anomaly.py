@@ -180,12 +180,12 @@ def main(argv=None) -> int:
             auc, ap, fit_time = runs.mean(0)
             results[path.stem][name] = {"auc": auc, "ap": ap, "fit_time": runs[:, 2].sum()}
             print(
-                f"{path.stem:>18} {name:<34} ROC-AUC {auc:.3f}  AP {ap:.3f}  "
-                f"fit {fit_time:7.2f} s",
+                f"{path.stem:>18} {name:<34} ROC-AUC {auc:.3f}  AP {ap:.3f}  fit {fit_time:7.2f} s",
                 flush=True,
             )
     datasets = list(results)
-    print(f"\n{len(datasets)} datasets, {args.seeds} seeds, wall time {time.perf_counter() - wall:.0f} s\n")
+    wall = time.perf_counter() - wall
+    print(f"\n{len(datasets)} datasets, {args.seeds} seeds, wall time {wall:.0f} s\n")
     print("ROC-AUC (test part, mean over seeds)\n")
     print(markdown_table(results, datasets, names, "auc"))
     print("\nAverage precision (test part, mean over seeds)\n")

@@ -54,9 +54,7 @@ def test_decision_function_is_score_samples_minus_offset(contamination):
     assert detector.offset_ == pytest.approx(expected_offset)
     np.testing.assert_allclose(detector.score_samples(X), inner)
     np.testing.assert_allclose(detector.decision_function(X), inner - expected_offset)
-    np.testing.assert_array_equal(
-        detector.predict(X), np.where(inner - expected_offset < 0, -1, 1)
-    )
+    np.testing.assert_array_equal(detector.predict(X), np.where(inner - expected_offset < 0, -1, 1))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
