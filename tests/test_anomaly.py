@@ -174,7 +174,7 @@ class ScoresFirstTimestep(BaseEstimator):
 def test_wrapper_passes_sequence_input_to_an_estimator_that_validates_it():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(200, 5, 2))
-    X_new = np.concatenate([X[:3], 20 + X[:2]])
+    X_new = np.concatenate([0.1 * X[:3], 20 + X[:2]])  # near the centre, far off
     detector = AnomalyDetector(ScoresFirstTimestep(), contamination=0.05).fit(X)
     np.testing.assert_array_equal(detector.predict(X_new), [1, 1, 1, -1, -1])
     tags = get_tags(detector).input_tags
@@ -211,5 +211,15 @@ def test_default_estimator_is_a_narrow_autoencoder_and_is_not_mutated():
     detector.fit(X)
     assert detector.estimator is None
     assert isinstance(detector.estimator_, AutoEncoder)
-    assert detector.estimator_.transform(X).shape == (100, 2)
+    assert detector.estimator_.transform(X).shape == (100, 4)
     assert detector.n_features_in_ == 8
+
+
+class InfiniteScorer(ScoresFirstTimestep):
+    def score_samples(self, X):
+        return np.where(np.arange(len(X)) % 2 == 0, np.inf, -np.inf)
+
+
+def test_infinite_training_scores_raise_instead_of_a_nan_cutoff():
+    with pytest.raises(ValueError, match="finite cutoff"):
+        AnomalyDetector(InfiniteScorer()).fit(np.zeros((8, 4, 2)))
