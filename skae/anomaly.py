@@ -44,8 +44,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     Parameters
     ----------
     estimator : estimator object, default=None
-        Unfitted estimator with ``fit`` and ``score_samples`` (higher = more
-        normal). ``None`` means ``AutoEncoder(n_components=4, max_iter=100)``:
+        Unfitted scikit-learn estimator (it is cloned) with ``fit`` and
+        ``score_samples`` (higher = more normal). ``None`` means ``AutoEncoder(n_components=4, max_iter=100)``:
         a narrow code, so that the model cannot learn to copy its input and
         rare samples reconstruct badly (on the ADBench sets of
         ``benchmarks/bench_anomaly.py`` it beat both a 2-value code and the
@@ -179,11 +179,13 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         """Fit, set the fitted attributes together, return the training scores."""
         estimator = clone(self._estimator()).fit(X)
         scores = self._checked(estimator.score_samples(X))
-        if self.contamination == "auto":
-            q1, q3 = np.percentile(scores, [25, 75])
-            offset = q1 - TUKEY_FENCE * (q3 - q1)
-        else:
-            offset = np.percentile(scores, 100.0 * self.contamination)
+        # Infinite scores give a NaN quantile, refused just below.
+        with np.errstate(invalid="ignore"):
+            if self.contamination == "auto":
+                q1, q3 = np.percentile(scores, [25, 75])
+                offset = q1 - TUKEY_FENCE * (q3 - q1)
+            else:
+                offset = np.percentile(scores, 100.0 * self.contamination)
         if not np.isfinite(offset):
             raise ValueError(
                 f"Cannot set a finite cutoff: the wrapped estimator's training "
