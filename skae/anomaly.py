@@ -45,11 +45,11 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     ----------
     estimator : estimator object, default=None
         Unfitted scikit-learn estimator (it is cloned) with ``fit`` and
-        ``score_samples`` (higher = more normal). ``None`` means ``AutoEncoder(n_components=4, max_iter=100)``:
-        a narrow code, so that the model cannot learn to copy its input and
-        rare samples reconstruct badly (on the ADBench sets of
-        ``benchmarks/bench_anomaly.py`` it beat both a 2-value code and the
-        8-value default of :class:`AutoEncoder`).
+        ``score_samples`` (higher = more normal). ``None`` means
+        ``AutoEncoder(n_components=4, max_iter=100)``: a narrow code, so that
+        the model cannot learn to copy its input and rare samples reconstruct
+        badly (on the ADBench sets of ``benchmarks/bench_anomaly.py`` it beat
+        both a 2-value code and the 8-value default of :class:`AutoEncoder`).
     contamination : "auto" or float in (0, 0.5], default="auto"
         Expected fraction of outliers in the training data. A float puts
         ``offset_`` at that quantile of the training scores, so that this
