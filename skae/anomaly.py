@@ -272,6 +272,14 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         locate the anomaly but do not add up to the score. Available when the
         wrapped estimator has ``transform`` and ``inverse_transform``.
 
+        Put features on one scale first (e.g. a ``StandardScaler`` before the
+        detector): the model explains a corrupted reading partly by moving the
+        features that go with it, and large-scale features then take a large
+        share of the error. A nonlinear model may also put the largest error
+        of a sample on such a companion feature; averaged over several
+        anomalous samples, the errors point at the corrupted input more
+        reliably.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
