@@ -1,7 +1,8 @@
 """skae: scikit-learn compatible autoencoders on PyTorch and skorch."""
 
+from .anomaly import AnomalyDetector
 from .autoencoder import AutoEncoder
 from .variational import VariationalAutoEncoder
 
-__all__ = ["AutoEncoder", "VariationalAutoEncoder"]
+__all__ = ["AnomalyDetector", "AutoEncoder", "VariationalAutoEncoder"]
 __version__ = "0.1.0"

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skae import AutoEncoder, VariationalAutoEncoder
+from skae import AnomalyDetector, AutoEncoder, VariationalAutoEncoder
 
 # Small, quick settings: the checks fit dozens of times on tiny data.
 FAST = dict(hidden_layer_sizes=(16,), max_iter=20, random_state=0, device="cpu")
@@ -10,6 +10,7 @@ FAST = dict(hidden_layer_sizes=(16,), max_iter=20, random_state=0, device="cpu")
 ESTIMATORS = [
     AutoEncoder(n_components=2, **FAST),
     VariationalAutoEncoder(n_components=2, **FAST),
+    AnomalyDetector(AutoEncoder(n_components=2, **FAST)),
 ]
 
 # Checks that cannot apply, with the reason. Empty unless a check truly cannot pass.
@@ -19,6 +20,9 @@ FLOAT32_BATCHING = (
 )
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "AutoEncoder": {
+        "check_methods_subset_invariance": FLOAT32_BATCHING,
+    },
+    "AnomalyDetector": {
         "check_methods_subset_invariance": FLOAT32_BATCHING,
     },
 }

@@ -1,0 +1,234 @@
+"""AnomalyDetector: cutoffs, labels, explanations, validation, genericity."""
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import get_tags
+
+from skae import AnomalyDetector, AutoEncoder
+
+
+def ae(**kw):
+    params = dict(hidden_layer_sizes=(16,), max_iter=60, random_state=0, device="cpu")
+    return AutoEncoder(**{**params, **kw})
+
+
+def low_rank_blob(seed, n_samples=300, n_features=8, rank=3, noise=0.1):
+    """A Gaussian blob near a ``rank``-dimensional plane: features are correlated."""
+    rng = np.random.RandomState(seed)
+    mixing = rng.normal(size=(rank, n_features))
+    return rng.normal(size=(n_samples, rank)) @ mixing + noise * rng.normal(
+        size=(n_samples, n_features)
+    ), mixing
+
+
+ESTIMATORS = {
+    "pca": lambda: PCA(n_components=3),
+    "autoencoder": lambda: ae(n_components=3),
+}
+
+
+@pytest.mark.parametrize("contamination", [0.02, 0.1, 0.25])
+@pytest.mark.parametrize("make", ESTIMATORS.values(), ids=ESTIMATORS.keys())
+def test_training_outlier_fraction_matches_contamination(make, contamination):
+    X, _ = low_rank_blob(0)
+    labels = AnomalyDetector(make(), contamination=contamination).fit_predict(X)
+    assert set(np.unique(labels)) == {-1, 1}
+    assert abs(np.mean(labels == -1) - contamination) <= 1 / len(X)
+
+
+@pytest.mark.parametrize("contamination", ["auto", 0.1])
+def test_decision_function_is_score_samples_minus_offset(contamination):
+    X, _ = low_rank_blob(1)
+    detector = AnomalyDetector(PCA(n_components=3), contamination=contamination).fit(X)
+    inner = PCA(n_components=3).fit(X).score_samples(X)
+    if contamination == "auto":
+        q1, q3 = np.percentile(inner, [25, 75])
+        expected_offset = q1 - 1.5 * (q3 - q1)
+    else:
+        expected_offset = np.percentile(inner, 10)
+    assert detector.offset_ == pytest.approx(expected_offset)
+    np.testing.assert_allclose(detector.score_samples(X), inner)
+    np.testing.assert_allclose(detector.decision_function(X), inner - expected_offset)
+    np.testing.assert_array_equal(detector.predict(X), np.where(inner - expected_offset < 0, -1, 1))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("make", ESTIMATORS.values(), ids=ESTIMATORS.keys())
+def test_far_points_are_outliers_and_blob_points_inliers(make, seed):
+    X, mixing = low_rank_blob(seed)
+    detector = make_pipeline(StandardScaler(), AnomalyDetector(make())).fit(X)
+    rng = np.random.RandomState(100 + seed)
+    # Fresh points from the blob's core, and points 8 standard deviations away.
+    core = 0.5 * rng.normal(size=(20, 3)) @ mixing
+    directions = rng.normal(size=(20, X.shape[1]))
+    far = X.mean(0) + 8 * X.std(0) * directions / np.linalg.norm(directions, axis=1)[:, None]
+    np.testing.assert_array_equal(detector.predict(core), 1)
+    np.testing.assert_array_equal(detector.predict(far), -1)
+
+
+def test_auto_cutoff_flags_planted_outliers_in_contaminated_training_data():
+    X, _ = low_rank_blob(3, n_samples=400)
+    rng = np.random.RandomState(3)
+    outliers = rng.uniform(-12, 12, size=(20, X.shape[1]))
+    X_train = np.vstack([X, outliers])
+    labels = AnomalyDetector(PCA(n_components=3)).fit_predict(X_train)
+    assert np.all(labels[len(X) :] == -1)
+    # The cutoff is not a fixed quantile: few inliers are flagged.
+    assert np.mean(labels[: len(X)] == -1) < 0.05
+
+
+def redundant_sensors(seed, n_samples=400, n_factors=3, copies=3):
+    """Each of ``n_factors`` hidden signals read by ``copies`` noisy sensors.
+
+    Every feature is predictable from the other sensors of its group, so a
+    corrupted reading is the feature a good explanation must point at. The
+    sensors share one scale (as after a StandardScaler) and differ in sign.
+    """
+    rng = np.random.RandomState(seed)
+    factors = rng.normal(size=(n_samples, n_factors))
+    signs = rng.choice([-1, 1], size=n_factors * copies)
+    X = np.repeat(factors, copies, axis=1) * signs
+    return X + 0.1 * rng.normal(size=X.shape)
+
+
+@pytest.fixture(scope="module")
+def fitted_autoencoder_detector():
+    X = redundant_sensors(4)
+    return AnomalyDetector(ae(n_components=3, max_iter=100)).fit(X), X
+
+
+def test_feature_errors_average_to_the_autoencoder_score(fitted_autoencoder_detector):
+    detector, X = fitted_autoencoder_detector
+    errors = detector.feature_errors(X[:50])
+    assert errors.shape == (50, X.shape[1])
+    np.testing.assert_allclose(errors.mean(axis=1), -detector.score_samples(X[:50]), rtol=1e-5)
+
+
+@pytest.mark.parametrize("feature", range(9))
+def test_feature_errors_point_at_the_corrupted_feature(fitted_autoencoder_detector, feature):
+    detector, X = fitted_autoencoder_detector
+    pca_detector = AnomalyDetector(PCA(n_components=3)).fit(X)
+    clean = X[:10]
+    corrupted = clean.copy()
+    corrupted[:, feature] += 5 * X[:, feature].std()
+    # A linear model puts the largest error on the corrupted reading of every
+    # sample.
+    np.testing.assert_array_equal(pca_detector.feature_errors(corrupted).argmax(axis=1), feature)
+    # A nonlinear one extrapolates outside its training range, so the error
+    # sometimes lands on a sibling sensor: it must still point at the
+    # corrupted feature on average and for most samples (on every seed tried).
+    errors = detector.feature_errors(corrupted)
+    assert errors.mean(axis=0).argmax() == feature
+    assert np.sum(errors.argmax(axis=1) == feature) >= 6
+    for det in (detector, pca_detector):
+        assert np.all(det.score_samples(corrupted) < det.score_samples(clean))
+
+
+@pytest.mark.parametrize("contamination", [0, 0.6, -0.1, "x"])
+def test_invalid_contamination_raises_meaningful_error(contamination):
+    X, _ = low_rank_blob(0, n_samples=50)
+    with pytest.raises(ValueError, match=r"'contamination' parameter .* \(0.0, 0.5\]"):
+        AnomalyDetector(PCA(n_components=2), contamination=contamination).fit(X)
+
+
+@pytest.mark.parametrize("estimator", [KMeans(n_clusters=2), StandardScaler(), "pca"])
+def test_estimator_without_score_samples_raises_meaningful_error(estimator):
+    X, _ = low_rank_blob(0, n_samples=50)
+    with pytest.raises(ValueError, match=r"'estimator' parameter .*'score_samples'"):
+        AnomalyDetector(estimator).fit(X)
+
+
+def test_feature_errors_is_absent_without_inverse_transform():
+    detector = AnomalyDetector(ScoresFirstTimestep()).fit(np.zeros((5, 4, 2)))
+    assert not hasattr(detector, "feature_errors")
+    assert hasattr(AnomalyDetector(PCA()), "feature_errors")
+
+
+def test_failed_fit_leaves_detector_unfitted():
+    X, _ = low_rank_blob(0, n_samples=50)
+    X[3, 2] = np.nan
+    detector = AnomalyDetector(PCA(n_components=2))
+    with pytest.raises(ValueError, match="NaN"):
+        detector.fit(X)
+    assert not hasattr(detector, "estimator_")
+    assert not hasattr(detector, "offset_")
+
+
+class ScoresFirstTimestep(BaseEstimator):
+    """Scores 3-D input (n_samples, n_timesteps, n_features); validates it itself."""
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 3:
+            raise ValueError(f"expected 3-D input, got {X.ndim}-D")
+        self.center_ = X.mean(axis=0)
+        return self
+
+    def score_samples(self, X):
+        X = np.asarray(X, dtype=float)
+        return -((X - self.center_) ** 2).sum(axis=(1, 2))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+def test_wrapper_passes_sequence_input_to_an_estimator_that_validates_it():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 5, 2))
+    X_new = np.concatenate([0.1 * X[:3], 20 + X[:2]])  # near the centre, far off
+    detector = AnomalyDetector(ScoresFirstTimestep(), contamination=0.05).fit(X)
+    np.testing.assert_array_equal(detector.predict(X_new), [1, 1, 1, -1, -1])
+    tags = get_tags(detector).input_tags
+    assert (tags.two_d_array, tags.three_d_array) == (False, True)
+    assert get_tags(AnomalyDetector()).input_tags.two_d_array
+
+
+class NaNScorer(ScoresFirstTimestep):
+    def score_samples(self, X):
+        scores = super().score_samples(X)
+        scores[0] = np.nan
+        return scores
+
+
+def test_nan_scores_raise_instead_of_silent_labels():
+    with pytest.raises(ValueError, match="returned NaN"):
+        AnomalyDetector(NaNScorer()).fit(np.zeros((5, 4, 2)))
+
+
+def test_pipeline_equals_detector_on_scaled_data():
+    X, _ = low_rank_blob(5)
+    X = 100 * X + 7
+    pipe = make_pipeline(StandardScaler(), AnomalyDetector(ae(n_components=3))).fit(X)
+    X_scaled = StandardScaler().fit_transform(X)
+    alone = AnomalyDetector(ae(n_components=3)).fit(X_scaled)
+    np.testing.assert_allclose(pipe.decision_function(X), alone.decision_function(X_scaled))
+    assert pipe[-1].offset_ == pytest.approx(alone.offset_)
+
+
+def test_default_estimator_is_a_narrow_autoencoder_and_is_not_mutated():
+    X, _ = low_rank_blob(6, n_samples=100)
+    detector = AnomalyDetector().set_params(contamination=0.1)
+    np.random.seed(0)  # the default autoencoder seeds from numpy's global RNG
+    detector.fit(X)
+    assert detector.estimator is None
+    assert isinstance(detector.estimator_, AutoEncoder)
+    assert detector.estimator_.transform(X).shape == (100, 4)
+    assert detector.n_features_in_ == 8
+
+
+class InfiniteScorer(ScoresFirstTimestep):
+    def score_samples(self, X):
+        return np.where(np.arange(len(X)) % 2 == 0, np.inf, -np.inf)
+
+
+def test_infinite_training_scores_raise_instead_of_a_nan_cutoff():
+    with pytest.raises(ValueError, match="finite cutoff"):
+        AnomalyDetector(InfiniteScorer()).fit(np.zeros((8, 4, 2)))
