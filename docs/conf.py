@@ -10,9 +10,10 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(DOCS / "_ext"))
 
-import skae  # noqa: E402
 import torch  # noqa: E402
 from api_reference import write_api_page  # noqa: E402
+
+import skae  # noqa: E402
 
 project = "skae"
 author = "the skae developers"
@@ -70,6 +71,9 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     # Any error in an example fails the build (with -W, warnings do too).
     "abort_on_example_error": True,
+    # Run every example at every build: they exercise skae's code, which an
+    # unchanged example file (sphinx-gallery's default cache key) says nothing about.
+    "run_stale_examples": True,
     "only_warn_on_example_error": False,
     "doc_module": ("skae",),
     "backreferences_dir": "generated/backreferences",

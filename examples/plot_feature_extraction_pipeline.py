@@ -84,9 +84,8 @@ fig.tight_layout()
 
 for kind in ("PCA", "AutoEncoder"):
     rows = kinds == kind
-    scores = ", ".join(
-        f"{n}: {s:.3f}" for n, s in zip(n_components[rows], results["mean_test_score"][rows])
-    )
+    pairs = zip(n_components[rows], results["mean_test_score"][rows], strict=True)
+    scores = ", ".join(f"{n}: {s:.3f}" for n, s in pairs)
     print(f"{kind:>11} CV accuracy by n_components  {scores}")
 print(f"Best candidate on held-out digits: accuracy {search.score(X_test, y_test):.3f}")
 

@@ -51,14 +51,14 @@ full = AutoEncoder(**params, n_iter_no_change=150).fit(X_train)
 stopped = AutoEncoder(**params).fit(X_train)
 
 
-def test_mse(model):
+def held_out_mse(model):
     return np.mean((model.inverse_transform(model.transform(X_test)) - X_test) ** 2)
 
 
 for name, model in (("all epochs", full), ("early stopping", stopped)):
     print(
         f"{name:>14}: {model.n_iter_:3d} epochs, best validation score "
-        f"{model.best_validation_score_:.5f}, held-out MSE {test_mse(model):.5f}"
+        f"{model.best_validation_score_:.5f}, held-out MSE {held_out_mse(model):.5f}"
     )
 
 # %%
@@ -87,8 +87,8 @@ ax.set_yscale("log")
 ax.set_xlabel("epoch")
 ax.set_ylabel("mean squared error")
 ax.set_title(
-    f"Held-out MSE: {test_mse(full):.4f} after {full.n_iter_} epochs, "
-    f"{test_mse(stopped):.4f} with early stopping",
+    f"Held-out MSE: {held_out_mse(full):.4f} after {full.n_iter_} epochs, "
+    f"{held_out_mse(stopped):.4f} with early stopping",
     fontsize=10,
 )
 ax.legend()
