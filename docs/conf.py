@@ -51,6 +51,7 @@ numpydoc_class_members_toctree = False
 # SKAE_DOCS_INTERSPHINX=1 sphinx-build ...) where the internet is reachable.
 # Offline, references to scikit-learn/numpy/torch objects render as plain code.
 intersphinx_mapping = {}
+intersphinx_timeout = 10
 if os.environ.get("SKAE_DOCS_INTERSPHINX") == "1":
     intersphinx_mapping = {
         "python": ("https://docs.python.org/3", None),
@@ -77,7 +78,6 @@ sphinx_gallery_conf = {
     "only_warn_on_example_error": False,
     "doc_module": ("skae",),
     "backreferences_dir": "generated/backreferences",
-    "reference_url": {"skae": None},
     "download_all_examples": False,
     "remove_config_comments": True,
     "matplotlib_animations": False,
