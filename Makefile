@@ -4,8 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # The CPU build of torch. Elsewhere, e.g. for CUDA: make setup TORCH_SPEC="torch"
 TORCH_SPEC ?= torch==2.13.0
+# INTERSPHINX=1 links the docs to scikit-learn, numpy and PyTorch (needs internet).
+INTERSPHINX ?= 0
+LINTED := skae tests benchmarks examples docs/conf.py docs/_ext
 
-.PHONY: setup demo test lint format bench
+.PHONY: setup setup-docs demo test lint format bench docs docs-check docs-clean
 
 setup: $(VENV)/.installed
 
@@ -15,6 +18,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
+setup-docs: $(VENV)/.installed-docs
+
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[test,docs]"
+	touch $@
+
 demo: setup
 	$(BIN)/skae demo
 
@@ -22,12 +31,24 @@ test: setup lint
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check skae tests benchmarks
-	$(BIN)/ruff format --check skae tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 format: setup
-	$(BIN)/ruff check --fix skae tests benchmarks
-	$(BIN)/ruff format skae tests benchmarks
+	$(BIN)/ruff check --fix $(LINTED)
+	$(BIN)/ruff format $(LINTED)
 
 bench: setup
 	$(BIN)/python benchmarks/bench_fit_throughput.py
+
+# The site, into docs/_build/html: warnings are errors, and the gallery runs.
+docs: setup-docs
+	SKAE_DOCS_INTERSPHINX=$(INTERSPHINX) $(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+# Builds the site, then checks it: every public name has an API page, and
+# pages render with their code and figures in headless Chromium.
+docs-check: docs
+	SKAE_DOCS_HTML=docs/_build/html $(BIN)/python -m pytest -rs tests/test_docs_site.py
+
+docs-clean:
+	rm -rf docs/_build docs/generated docs/auto_examples docs/api.rst docs/sg_execution_times.rst

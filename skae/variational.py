@@ -446,7 +446,7 @@ class VariationalAutoEncoder(BaseAutoEncoder):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray of shape (n_samples, n_features)
             The samples: 0/1 values for ``likelihood="bernoulli"``.
         """
         check_is_fitted(self)
