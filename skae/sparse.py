@@ -54,7 +54,7 @@ class SparseAutoEncoder(BaseAutoEncoder):
         zero. ``"topk"``: the ``k`` largest entries of each code are kept and the
         others set to zero, in training and in :meth:`transform` (Makhzani and
         Frey, 2013); no penalty.
-    sparsity_weight : float, default=1e-3
+    sparsity_weight : float, default=0.1
         Weight of the L1 or KL penalty relative to the mean squared
         reconstruction error. Unused with ``"topk"``.
     sparsity_target : float, default=0.05
@@ -155,7 +155,7 @@ class SparseAutoEncoder(BaseAutoEncoder):
         n_components=8,
         *,
         sparsity="l1",
-        sparsity_weight=1e-3,
+        sparsity_weight=0.1,
         sparsity_target=0.05,
         k=4,
         hidden_layer_sizes=(64,),
