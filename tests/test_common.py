@@ -25,9 +25,6 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "DenoisingAutoEncoder": {
         "check_methods_subset_invariance": FLOAT32_BATCHING,
     },
-    "SparseAutoEncoder": {
-        "check_methods_subset_invariance": FLOAT32_BATCHING,
-    },
 }
 
 
