@@ -2,7 +2,15 @@
 
 from .anomaly import AnomalyDetector
 from .autoencoder import AutoEncoder
+from .denoising import DenoisingAutoEncoder
+from .sparse import SparseAutoEncoder
 from .variational import VariationalAutoEncoder
 
-__all__ = ["AnomalyDetector", "AutoEncoder", "VariationalAutoEncoder"]
+__all__ = [
+    "AnomalyDetector",
+    "AutoEncoder",
+    "DenoisingAutoEncoder",
+    "SparseAutoEncoder",
+    "VariationalAutoEncoder",
+]
 __version__ = "0.1.0"

@@ -145,6 +145,13 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _check_values(self, X: np.ndarray) -> None:
         """Reject values the family cannot model (after the generic checks)."""
 
+    def _prepare_fit(self, X: np.ndarray) -> None:
+        """Check parameter combinations; set fitted state that depends on the data.
+
+        Called by ``fit`` with the validated training data, before the module is
+        built (or reused, with ``warm_start``).
+        """
+
     # -------------------------------------------------------------- fitting
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -184,6 +191,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"X has {X.shape[1]} features, but warm_start=True continues a "
                 f"model fitted on {n_features_before} features."
             )
+        self._prepare_fit(X)
         device = resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
 

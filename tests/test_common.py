@@ -2,7 +2,13 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skae import AnomalyDetector, AutoEncoder, VariationalAutoEncoder
+from skae import (
+    AnomalyDetector,
+    AutoEncoder,
+    DenoisingAutoEncoder,
+    SparseAutoEncoder,
+    VariationalAutoEncoder,
+)
 
 # Small, quick settings: the checks fit dozens of times on tiny data.
 FAST = dict(hidden_layer_sizes=(16,), max_iter=20, random_state=0, device="cpu")
@@ -11,6 +17,8 @@ ESTIMATORS = [
     AutoEncoder(n_components=2, **FAST),
     VariationalAutoEncoder(n_components=2, **FAST),
     AnomalyDetector(AutoEncoder(n_components=2, **FAST)),
+    DenoisingAutoEncoder(n_components=2, **FAST),
+    SparseAutoEncoder(n_components=2, **FAST),
 ]
 
 # Checks that cannot apply, with the reason. Empty unless a check truly cannot pass.
@@ -23,6 +31,9 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
         "check_methods_subset_invariance": FLOAT32_BATCHING,
     },
     "AnomalyDetector": {
+        "check_methods_subset_invariance": FLOAT32_BATCHING,
+    },
+    "DenoisingAutoEncoder": {
         "check_methods_subset_invariance": FLOAT32_BATCHING,
     },
 }

@@ -1,0 +1,227 @@
+"""The denoising autoencoder: corrupt the input in training, reconstruct it clean."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import torch
+import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import FLOAT_DTYPES, BaseAutoEncoder
+from ._modules import MLPAutoEncoder
+
+
+class DenoisingAutoEncoder(BaseAutoEncoder):
+    """Autoencoder trained to reconstruct clean samples from corrupted ones.
+
+    Each training batch is corrupted afresh with ``noise`` before it enters the
+    encoder, and the loss compares the reconstruction with the clean batch
+    (Vincent et al., 2008). Inference never corrupts: :meth:`transform`,
+    :meth:`inverse_transform`, :meth:`score_samples` and :meth:`denoise` are
+    deterministic, and ``inverse_transform(transform(X_noisy))`` (or
+    ``denoise(X_noisy)``) removes noise from data you already have.
+
+    Parameters
+    ----------
+    n_components : int, default=8
+        Size of the code. It may exceed ``n_features`` (an overcomplete code):
+        the corruption keeps the model from learning the identity.
+    noise : {"gaussian", "masking", "salt_pepper"}, default="gaussian"
+        The corruption. ``"gaussian"`` adds normal noise of standard deviation
+        ``noise_level``; ``"masking"`` sets each entry to zero with probability
+        ``noise_level``; ``"salt_pepper"`` sets each entry, with probability
+        ``noise_level``, to its feature's training minimum or maximum (a fair
+        coin picks which).
+    noise_level : float, default=0.1
+        Standard deviation (``"gaussian"``, in the units of ``X``) or
+        probability of corrupting an entry (``"masking"``, ``"salt_pepper"``;
+        then at most 1). 0 trains a plain autoencoder.
+    hidden_layer_sizes : int or tuple of int, default=(64,)
+        Widths of the encoder's hidden layers, input side first; the decoder
+        mirrors them. ``()`` gives an autoencoder with no hidden layer.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation between layers. Codes and reconstructions are linear.
+    alpha : float, default=0.0
+        L2 penalty, applied as Adam's ``weight_decay``.
+    batch_size : int, default=256
+        Samples per training batch.
+    learning_rate_init : float, default=1e-3
+        Adam's learning rate.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    early_stopping : bool, default=False
+        If True, hold out ``validation_fraction`` of the training data, stop
+        when its loss has not improved by ``tol`` for ``n_iter_no_change``
+        epochs and keep the best epoch's weights. Validation batches are *not*
+        corrupted: the validation loss is the clean reconstruction error (what
+        :meth:`score` measures), free of the noise of corruption draws.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before stopping.
+    tol : float or None, default=1e-4
+        Minimum improvement of the monitored loss; ``None`` runs ``max_iter``
+        epochs unless early stopping decides.
+    warm_start : bool, default=False
+        If True, ``fit`` continues from the previous fit's weights (and its
+        ``data_min_``, ``data_max_``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, the validation split and every
+        corruption draw. torch's global RNG is left as it was.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar; above 1 adds a line per epoch.
+    device : str or torch.device, default="auto"
+        Where to train and infer; ``"auto"`` is CUDA when available.
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Extra :mod:`skorch.callbacks` for the training loop.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, when all are strings.
+    data_min_ : ndarray of shape (`n_features_in_`,)
+        Per-feature minimum of the training data (the "pepper" value).
+    data_max_ : ndarray of shape (`n_features_in_`,)
+        Per-feature maximum of the training data (the "salt" value).
+    n_iter_ : int
+        Number of epochs run (summed over fits with ``warm_start=True``).
+    loss_curve_ : list of float
+        Mean training loss (corrupted input vs clean target) of each epoch.
+    validation_scores_ : list of float
+        Negative clean validation loss of each epoch, with ``early_stopping``.
+    best_validation_score_ : float
+        Best of ``validation_scores_``, with ``early_stopping``.
+    module_ : torch.nn.Module
+        The fitted encoder/decoder.
+    history_ : skorch.History
+        Per-epoch record of the last fit.
+    net_ : skae._net.SkaeNet
+        The skorch net that trained ``module_``.
+
+    See Also
+    --------
+    AutoEncoder : The same model trained on clean input.
+    sklearn.decomposition.PCA : Linear denoising by projection.
+
+    Notes
+    -----
+    Scale features first (e.g. :class:`~sklearn.preprocessing.StandardScaler`
+    or to [0, 1]) so that one ``noise_level`` fits them all.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import DenoisingAutoEncoder
+    >>> X = np.random.RandomState(0).normal(size=(200, 10))
+    >>> dae = DenoisingAutoEncoder(3, noise_level=0.2, max_iter=20, random_state=0)
+    >>> dae.fit(X).transform(X).shape
+    (200, 3)
+    >>> bool(np.allclose(dae.denoise(X), dae.inverse_transform(dae.transform(X))))
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoEncoder._parameter_constraints,
+        "noise": [StrOptions({"gaussian", "masking", "salt_pepper"})],
+        "noise_level": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=8,
+        *,
+        noise="gaussian",
+        noise_level=0.1,
+        hidden_layer_sizes=(64,),
+        activation="relu",
+        alpha=0.0,
+        batch_size=256,
+        learning_rate_init=1e-3,
+        max_iter=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        device="auto",
+        callbacks=None,
+    ):
+        super().__init__(
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            warm_start=warm_start,
+            random_state=random_state,
+            verbose=verbose,
+            device=device,
+            callbacks=callbacks,
+        )
+        self.noise = noise
+        self.noise_level = noise_level
+
+    def _prepare_fit(self, X):
+        if self.noise != "gaussian" and self.noise_level > 1:
+            raise ValueError(
+                f"noise_level={self.noise_level} is a probability for "
+                f"noise={self.noise!r}; expected a value in [0, 1]."
+            )
+        # A warm start keeps the module, hence the range stored in it.
+        if not (self.warm_start and hasattr(self, "net_")):
+            self.data_min_ = X.min(axis=0)
+            self.data_max_ = X.max(axis=0)
+
+    def _build_module(self, n_features):
+        module = MLPAutoEncoder(
+            n_features, self.n_components, self._hidden_layer_sizes(), self.activation
+        )
+        # Buffers follow the module to the training device and into pickles.
+        module.register_buffer("data_min", torch.tensor(self.data_min_, dtype=torch.float32))
+        module.register_buffer("data_max", torch.tensor(self.data_max_, dtype=torch.float32))
+        return module
+
+    def _corrupt(self, module, X: torch.Tensor) -> torch.Tensor:
+        """A freshly corrupted copy of the batch ``X`` (n, n_features)."""
+        if self.noise == "gaussian":
+            return X + self.noise_level * torch.randn_like(X)
+        hit = torch.rand_like(X) < self.noise_level
+        if self.noise == "masking":
+            return X.masked_fill(hit, 0.0)
+        salt = torch.rand_like(X) < 0.5
+        return torch.where(hit, torch.where(salt, module.data_max, module.data_min), X)
+
+    def _loss(self, module, X, training):
+        # Validation batches stay clean; see ``early_stopping`` in the docstring.
+        X_in = self._corrupt(module, X) if training else X
+        return F.mse_loss(module(X_in), X)
+
+    def denoise(self, X):
+        """Reconstruct ``X``; the same as ``inverse_transform(transform(X))``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data, possibly noisy. It is not corrupted further.
+
+        Returns
+        -------
+        X_denoised : ndarray of shape (n_samples, n_features)
+            The reconstructions, in the dtype of ``X``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        self._check_values(X)
+        return self._batched(lambda m, x: m.decode(m.encode(x)), X)

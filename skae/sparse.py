@@ -1,0 +1,228 @@
+"""The sparse autoencoder: codes with most entries zero or nearly zero."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import torch
+import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseAutoEncoder
+from ._modules import MLPAutoEncoder
+
+
+class SparseCodeMLP(MLPAutoEncoder):
+    """:class:`MLPAutoEncoder` whose code goes through a sparsifying function.
+
+    ``"l1"``: ReLU (exact zeros, the L1 penalty pushes more entries to them);
+    ``"kl"``: sigmoid (activations in (0, 1), pushed towards a small mean);
+    ``"topk"``: the ``k`` largest entries of each row are kept, the rest set to 0.
+    """
+
+    def __init__(self, n_features, n_components, hidden_layer_sizes, activation, sparsity, k):
+        super().__init__(n_features, n_components, hidden_layer_sizes, activation)
+        self.sparsity = sparsity
+        self.k = k
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(x)  # (batch, n_components)
+        if self.sparsity == "l1":
+            return torch.relu(z)
+        if self.sparsity == "kl":
+            return torch.sigmoid(z)
+        top = torch.topk(z, self.k, dim=1)
+        return torch.zeros_like(z).scatter(1, top.indices, top.values)
+
+
+class SparseAutoEncoder(BaseAutoEncoder):
+    """Autoencoder whose codes are sparse: most entries are zero or nearly so.
+
+    Sparse codes are often overcomplete (``n_components`` above the number of
+    features): each sample then uses a few of many learned features.
+
+    Parameters
+    ----------
+    n_components : int, default=8
+        Size of the code; may exceed ``n_features`` (an overcomplete code).
+    sparsity : {"l1", "kl", "topk"}, default="l1"
+        How codes are made sparse. ``"l1"``: ReLU codes (exact zeros) with an
+        L1 penalty ``sparsity_weight * mean(|code|)``. ``"kl"``: sigmoid codes
+        with the penalty ``sparsity_weight`` times the mean over code units of
+        KL(``sparsity_target`` || mean activation of the unit over the batch)
+        (Ng, "Sparse autoencoder" lecture notes); codes are small but not exactly
+        zero. ``"topk"``: the ``k`` largest entries of each code are kept and the
+        others set to zero, in training and in :meth:`transform` (Makhzani and
+        Frey, 2013); no penalty.
+    sparsity_weight : float, default=0.1
+        Weight of the L1 or KL penalty relative to the mean squared
+        reconstruction error. Unused with ``"topk"``.
+    sparsity_target : float, default=0.05
+        Target mean activation of each code unit with ``"kl"``, in (0, 1).
+    k : int, default=4
+        Non-zero entries per code with ``"topk"``; at most ``n_components``.
+    hidden_layer_sizes : int or tuple of int, default=(64,)
+        Widths of the encoder's hidden layers, input side first; the decoder
+        mirrors them. ``()`` gives the classic one-layer sparse autoencoder.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation between hidden layers.
+    alpha : float, default=0.0
+        L2 penalty, applied as Adam's ``weight_decay``.
+    batch_size : int, default=256
+        Samples per training batch.
+    learning_rate_init : float, default=1e-3
+        Adam's learning rate.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    early_stopping : bool, default=False
+        If True, hold out ``validation_fraction`` of the training data, stop
+        when its loss (reconstruction error plus penalty) has not improved by
+        ``tol`` for ``n_iter_no_change`` epochs and keep the best weights.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before stopping.
+    tol : float or None, default=1e-4
+        Minimum improvement of the monitored loss; ``None`` runs ``max_iter``
+        epochs unless early stopping decides.
+    warm_start : bool, default=False
+        If True, ``fit`` continues from the previous fit's weights.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling and the validation split.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar; above 1 adds a line per epoch.
+    device : str or torch.device, default="auto"
+        Where to train and infer; ``"auto"`` is CUDA when available.
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Extra :mod:`skorch.callbacks` for the training loop.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, when all are strings.
+    n_iter_ : int
+        Number of epochs run (summed over fits with ``warm_start=True``).
+    loss_curve_ : list of float
+        Mean training loss (reconstruction error plus penalty) of each epoch.
+    validation_scores_ : list of float
+        Negative validation loss of each epoch, with ``early_stopping``.
+    best_validation_score_ : float
+        Best of ``validation_scores_``, with ``early_stopping``.
+    module_ : torch.nn.Module
+        The fitted encoder/decoder.
+    history_ : skorch.History
+        Per-epoch record of the last fit.
+    net_ : skae._net.SkaeNet
+        The skorch net that trained ``module_``.
+
+    See Also
+    --------
+    AutoEncoder : The same model with dense, linear codes.
+    sklearn.decomposition.MiniBatchDictionaryLearning : Sparse codes of a
+        linear dictionary.
+
+    Notes
+    -----
+    :meth:`transform` returns the sparse codes; :meth:`inverse_transform`
+    decodes any codes, sparse or not. With ``"topk"`` every row of
+    :meth:`transform` has at most ``k`` non-zero entries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import SparseAutoEncoder
+    >>> X = np.random.RandomState(0).normal(size=(200, 10))
+    >>> sae = SparseAutoEncoder(32, sparsity="topk", k=3, max_iter=20, random_state=0)
+    >>> codes = sae.fit(X).transform(X)
+    >>> codes.shape
+    (200, 32)
+    >>> int((codes != 0).sum(axis=1).max())
+    3
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoEncoder._parameter_constraints,
+        "sparsity": [StrOptions({"l1", "kl", "topk"})],
+        "sparsity_weight": [Interval(Real, 0, None, closed="left")],
+        "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
+        "k": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=8,
+        *,
+        sparsity="l1",
+        sparsity_weight=0.1,
+        sparsity_target=0.05,
+        k=4,
+        hidden_layer_sizes=(64,),
+        activation="relu",
+        alpha=0.0,
+        batch_size=256,
+        learning_rate_init=1e-3,
+        max_iter=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        device="auto",
+        callbacks=None,
+    ):
+        super().__init__(
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            warm_start=warm_start,
+            random_state=random_state,
+            verbose=verbose,
+            device=device,
+            callbacks=callbacks,
+        )
+        self.sparsity = sparsity
+        self.sparsity_weight = sparsity_weight
+        self.sparsity_target = sparsity_target
+        self.k = k
+
+    def _prepare_fit(self, X):
+        if self.sparsity == "topk" and self.k > self.n_components:
+            raise ValueError(
+                f"k={self.k} exceeds n_components={self.n_components}; with "
+                "sparsity='topk', k must be at most n_components."
+            )
+
+    def _build_module(self, n_features):
+        return SparseCodeMLP(
+            n_features,
+            self.n_components,
+            self._hidden_layer_sizes(),
+            self.activation,
+            self.sparsity,
+            self.k,
+        )
+
+    def _loss(self, module, X, training):
+        z = module.encode(X)  # (batch, n_components)
+        loss = F.mse_loss(module.decode(z), X)
+        if self.sparsity == "l1":
+            return loss + self.sparsity_weight * z.abs().mean()
+        if self.sparsity == "kl":
+            rho = self.sparsity_target
+            # Clamped so that a saturated unit gives a large, finite penalty.
+            rho_hat = z.mean(dim=0).clamp(1e-6, 1 - 1e-6)  # (n_components,)
+            kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+            return loss + self.sparsity_weight * kl.mean()
+        return loss

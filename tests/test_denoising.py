@@ -1,0 +1,152 @@
+"""Behaviour of DenoisingAutoEncoder: corruption in training only, its statistics, denoising."""
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+
+from skae import AutoEncoder, DenoisingAutoEncoder
+
+FAST = dict(hidden_layer_sizes=(16,), batch_size=100, tol=None, device="cpu")
+
+
+class RecordTrainingInputs(Callback):
+    """Record each training batch and the input the module actually received."""
+
+    def initialize(self):
+        self.clean, self.fed = [], []
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.handle_ = net.module_.register_forward_pre_hook(self._hook)
+
+    def _hook(self, module, args):
+        if module.training:
+            self.fed.append(args[0].detach().clone())
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training:
+            self.clean.append(batch.clone())
+
+    def on_train_end(self, net, **kwargs):
+        self.handle_.remove()
+
+
+def fit_recording(X, **params):
+    recorder = RecordTrainingInputs()
+    model = DenoisingAutoEncoder(callbacks=[recorder], **{**FAST, **params}).fit(X)
+    clean, fed = torch.cat(recorder.clean).numpy(), torch.cat(recorder.fed).numpy()
+    assert clean.shape == fed.shape
+    return model, clean, fed
+
+
+@pytest.fixture
+def X_positive():
+    # No zeros and a unique min/max per feature, so corrupted entries are recognisable.
+    return np.random.RandomState(0).uniform(1.0, 2.0, size=(400, 20))
+
+
+def test_inference_never_corrupts(X_positive):
+    model, clean, fed = fit_recording(
+        X_positive, n_components=4, noise="masking", noise_level=0.5, max_iter=2, random_state=0
+    )
+    codes = model.transform(X_positive)
+    np.testing.assert_array_equal(codes, model.transform(X_positive))
+    module = model.module_
+    with torch.no_grad():
+        codes_clean = module.encode(torch.tensor(X_positive, dtype=torch.float32)).numpy()
+        codes_fed = module.encode(torch.tensor(fed)).numpy()
+        codes_of_clean_batches = module.encode(torch.tensor(clean)).numpy()
+    np.testing.assert_allclose(codes, codes_clean, rtol=1e-5, atol=1e-6)
+    # The corrupted training input encodes differently from the same rows clean.
+    assert np.abs(codes_fed - codes_of_clean_batches).mean() > 0.05
+    recon = model.inverse_transform(codes)
+    np.testing.assert_allclose(
+        model.score_samples(X_positive), -((recon - X_positive) ** 2).mean(1), rtol=1e-4
+    )
+    np.testing.assert_array_equal(model.denoise(X_positive), recon)
+
+
+@pytest.mark.parametrize("noise", ["masking", "salt_pepper"])
+@pytest.mark.parametrize("noise_level", [0.1, 0.4])
+def test_noise_corrupts_expected_fraction_of_entries(X_positive, noise, noise_level):
+    _, clean, fed = fit_recording(
+        X_positive, noise=noise, noise_level=noise_level, max_iter=3, random_state=1
+    )
+    changed = clean != fed
+    # 24000 Bernoulli draws: the fraction's std is below 0.004.
+    assert abs(changed.mean() - noise_level) < 0.02
+    if noise == "masking":
+        np.testing.assert_array_equal(fed[changed], 0.0)
+    else:
+        lo = X_positive.min(axis=0).astype(np.float32)
+        hi = X_positive.max(axis=0).astype(np.float32)
+        is_lo, is_hi = fed == lo, fed == hi
+        assert np.all((is_lo | is_hi)[changed])
+        assert abs(is_hi[changed].mean() - 0.5) < 0.05
+
+
+@pytest.mark.parametrize("noise_level", [0.1, 0.5])
+def test_gaussian_noise_has_requested_std(X_positive, noise_level):
+    _, clean, fed = fit_recording(X_positive, noise_level=noise_level, max_iter=2, random_state=2)
+    diff = fed - clean
+    assert abs(diff.std() / noise_level - 1) < 0.03
+    assert abs(diff.mean()) < 0.03 * noise_level
+
+
+def test_corruption_is_fresh_every_batch_and_seeded():
+    # Identical rows: corruption drawn once and reused would give identical batches.
+    X = np.tile(np.linspace(1.0, 2.0, 10), (200, 1))
+    params = dict(noise="masking", noise_level=0.3, max_iter=2)
+    _, _, fed = fit_recording(X, random_state=0, **params)
+    _, _, fed_again = fit_recording(X, random_state=0, **params)
+    _, _, fed_other = fit_recording(X, random_state=1, **params)
+    np.testing.assert_array_equal(fed, fed_again)
+    assert (fed != fed_other).mean() > 0.2
+    batches = fed.reshape(-1, 100, 10)
+    assert all((batches[0] != b).mean() > 0.2 for b in batches[1:])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_denoises_better_than_autoencoder(seed):
+    rng = np.random.RandomState(seed)
+    mixing = rng.normal(size=(2, 20))
+
+    def sample(n):  # a 2-D curved manifold in 20-D
+        return np.tanh(rng.uniform(-2, 2, size=(n, 2)) @ mixing)
+
+    X_train, X_test = sample(1000), sample(300)
+    X_noisy = X_test + 0.3 * rng.normal(size=X_test.shape)
+    # Wide enough code that a plain autoencoder passes much of the noise through.
+    params = dict(
+        n_components=16,
+        hidden_layer_sizes=(64,),
+        batch_size=50,
+        learning_rate_init=3e-3,
+        max_iter=40,
+        tol=None,
+    )
+    ae = AutoEncoder(random_state=seed, device="cpu", **params).fit(X_train)
+    dae = DenoisingAutoEncoder(noise_level=0.3, random_state=seed, device="cpu", **params)
+    dae.fit(X_train)
+    err_ae = ((ae.inverse_transform(ae.transform(X_noisy)) - X_test) ** 2).mean()
+    err_dae = ((dae.denoise(X_noisy) - X_test) ** 2).mean()
+    # Measured ratios: 0.64 (seed 0), 0.64 (seed 1).
+    assert err_dae < 0.8 * err_ae
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(noise_level=-1), "noise_level"),
+        (dict(noise="unknown"), "noise"),
+        (dict(noise="masking", noise_level=1.5), "noise_level=1.5 is a probability"),
+        (dict(noise="salt_pepper", noise_level=2), "expected a value in \\[0, 1\\]"),
+    ],
+)
+def test_invalid_parameters_raise_at_fit(X_positive, params, match):
+    model = DenoisingAutoEncoder(**params, max_iter=1)
+    with pytest.raises(ValueError, match=match):
+        model.fit(X_positive)
+    assert not hasattr(model, "net_")
+    assert not hasattr(model, "data_min_")

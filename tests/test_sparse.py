@@ -1,0 +1,75 @@
+"""Behaviour of SparseAutoEncoder: top-k codes, L1 and KL sparsity, parameter checks."""
+
+import numpy as np
+import pytest
+import torch
+
+from skae import AutoEncoder, SparseAutoEncoder
+
+# An overcomplete code: 32 code units for 10 features.
+FAST = dict(
+    n_components=32, hidden_layer_sizes=(16,), batch_size=50, max_iter=30, tol=None, device="cpu"
+)
+
+
+@pytest.fixture
+def X():
+    return np.random.RandomState(0).normal(size=(300, 10))
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_topk_codes_keep_the_k_largest_entries_per_row(X, k):
+    model = SparseAutoEncoder(sparsity="topk", k=k, random_state=0, **FAST)
+    codes = model.fit_transform(X)
+    np.testing.assert_array_equal((codes != 0).sum(axis=1), k)
+    np.testing.assert_array_equal((model.transform(X) != 0).sum(axis=1), k)
+    with torch.no_grad():
+        dense = model.module_.encoder(torch.tensor(X, dtype=torch.float32)).numpy()
+    kth_largest = np.sort(dense, axis=1)[:, -k]
+    kept = codes != 0
+    np.testing.assert_allclose(codes[kept], dense[kept], rtol=1e-5, atol=1e-6)
+    assert np.all(dense[kept] >= np.repeat(kth_largest, k))
+    # Reconstructions decode the sparse codes, not the dense ones.
+    np.testing.assert_allclose(
+        -model.score_samples(X), ((model.inverse_transform(codes) - X) ** 2).mean(1), rtol=1e-4
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_l1_codes_are_sparser_than_autoencoder_codes(X, seed):
+    ae_codes = AutoEncoder(random_state=seed, **FAST).fit_transform(X)
+    relu_codes = SparseAutoEncoder(sparsity_weight=0.0, random_state=seed, **FAST).fit_transform(X)
+    l1_codes = SparseAutoEncoder(sparsity_weight=0.1, random_state=seed, **FAST).fit_transform(X)
+    # Measured zero fractions: AutoEncoder 0, ReLU alone 0.12-0.21, L1 0.21-0.29.
+    assert (np.abs(ae_codes) < 1e-3).mean() < 0.01
+    assert (l1_codes == 0).mean() > 0.15
+    assert (l1_codes == 0).mean() > (relu_codes == 0).mean() + 0.05
+    assert np.all(l1_codes >= 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kl_penalty_pulls_mean_activation_towards_target(X, seed):
+    params = dict(sparsity="kl", sparsity_target=0.05, random_state=seed, **FAST)
+    free = SparseAutoEncoder(sparsity_weight=0.0, **params).fit_transform(X)
+    kl = SparseAutoEncoder(sparsity_weight=1.0, **params).fit_transform(X)
+    # Measured mean activations: about 0.50 without the penalty, 0.21 with it.
+    assert np.all((kl > 0) & (kl < 1))
+    assert kl.mean() < 0.3
+    assert free.mean() > 0.4
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(sparsity="topk", k=0), "'k' parameter"),
+        (dict(sparsity="topk", k=9, n_components=8), "k=9 exceeds n_components=8"),
+        (dict(sparsity="unknown"), "'sparsity' parameter"),
+        (dict(sparsity_target=1.0), "'sparsity_target' parameter"),
+        (dict(sparsity_weight=-1.0), "'sparsity_weight' parameter"),
+    ],
+)
+def test_invalid_parameters_raise_at_fit(X, params, match):
+    model = SparseAutoEncoder(**params, max_iter=1)
+    with pytest.raises(ValueError, match=match):
+        model.fit(X)
+    assert not hasattr(model, "net_")
