@@ -22,9 +22,6 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "AutoEncoder": {
         "check_methods_subset_invariance": FLOAT32_BATCHING,
     },
-    "RecurrentAutoEncoder": {
-        "check_methods_subset_invariance": FLOAT32_BATCHING,
-    },
 }
 
 
