@@ -60,6 +60,14 @@ def resolve_device(device) -> torch.device:
     return resolved
 
 
+def _to_device(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Float arrays become float32 tensors on ``device``; others keep their dtype."""
+    # torch warns on read-only arrays (e.g. joblib memmaps); copy those.
+    tensor = torch.from_numpy(a if a.flags.writeable else a.copy())
+    dtype = torch.float32 if tensor.is_floating_point() else tensor.dtype
+    return tensor.to(device=device, dtype=dtype)
+
+
 def _forked_rng(device: torch.device):
     """Fork torch's global RNG on ``device`` so seeding a fit leaves the user's alone."""
     cuda = [device.index or 0] if device.type == "cuda" else []
@@ -71,6 +79,9 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     See :class:`skae.AutoEncoder` for the parameters every family shares.
     """
+
+    # Rows per inference batch; a family with heavy rows (sequences) lowers it.
+    _inference_batch_rows = INFERENCE_BATCH_ROWS
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -148,9 +159,22 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _prepare_fit(self, X: np.ndarray) -> None:
         """Check parameter combinations; set fitted state that depends on the data.
 
-        Called by ``fit`` with the validated training data, before the module is
-        built (or reused, with ``warm_start``).
+        Called by ``fit`` with the validated training data (the first array that
+        ``_validate_input`` returns), before the module is built (or reused, with
+        ``warm_start``).
         """
+
+    def _validate_input(self, X, *, reset: bool) -> tuple[np.ndarray, ...]:
+        """Check ``X`` at a public boundary; return the aligned arrays the module takes.
+
+        A plain 2-D table gives ``(X,)``; a family whose input is not one table
+        (e.g. variable-length sequences) returns several aligned arrays, the
+        first holding the float data. ``reset=True`` (in ``fit``) records
+        ``n_features_in_``; otherwise the input is checked against it.
+        """
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=reset)
+        self._check_values(X)
+        return (X,)
 
     # -------------------------------------------------------------- fitting
 
@@ -184,28 +208,25 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _fit(self, X) -> None:
         warm = self.warm_start and hasattr(self, "net_")
         n_features_before = getattr(self, "n_features_in_", None)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=True)
-        self._check_values(X)
-        if warm and X.shape[1] != n_features_before:
+        arrays = self._validate_input(X, reset=True)
+        if warm and self.n_features_in_ != n_features_before:
             raise ValueError(
-                f"X has {X.shape[1]} features, but warm_start=True continues a "
+                f"X has {self.n_features_in_} features, but warm_start=True continues a "
                 f"model fitted on {n_features_before} features."
             )
-        self._prepare_fit(X)
+        self._prepare_fit(arrays[0])
         device = resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
 
         with _forked_rng(device):
             torch.manual_seed(seed)
-            module = self.net_.module_ if warm else self._build_module(X.shape[1])
-            # torch warns on read-only arrays (e.g. joblib memmaps); copy those.
-            X_host = torch.from_numpy(X if X.flags.writeable else X.copy())
-            X_train = X_host.to(device=device, dtype=torch.float32)
-            X_valid = None
+            module = self.net_.module_ if warm else self._build_module(arrays[0].shape[-1])
+            train = tuple(_to_device(a, device) for a in arrays)
+            valid = None
             if self.early_stopping:
-                X_train, X_valid = split_rows(X_train, self.validation_fraction)
-            net = self._make_net(module, device, X_valid)
-            net.fit(X_train)
+                train, valid = split_rows(train, self.validation_fraction)
+            net = self._make_net(module, device, valid)
+            net.fit(TensorDataset(*train))
 
         history = net.history
         loss_curve = list(history[:, "train_loss"])
@@ -232,7 +253,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         return sizes
 
-    def _make_net(self, module, device, X_valid) -> SkaeNet:
+    def _make_net(self, module, device, valid) -> SkaeNet:
         # Order matters: callbacks run in list order at each epoch's end, and
         # early stopping ends the epoch loop, so the progress bar goes first.
         callbacks = []
@@ -267,7 +288,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             optimizer__weight_decay=self.alpha,
             max_epochs=self.max_iter,
             batch_size=self.batch_size,
-            train_split=None if X_valid is None else predefined_split(TensorDataset(X_valid)),
+            train_split=None if valid is None else predefined_split(TensorDataset(*valid)),
             callbacks=callbacks,
             device=str(device),
         )
@@ -286,21 +307,26 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_is_fitted(self, "net_")
         return self.net_.history
 
-    def _batched(self, fn, X: np.ndarray) -> np.ndarray:
-        """Apply ``fn(module, batch)`` to ``X`` in batches; result in X's dtype.
+    def _batched(self, fn, X: np.ndarray, *aligned: np.ndarray) -> np.ndarray:
+        """Apply ``fn(module, batch, *aligned_batches)`` to ``X`` in batches.
 
-        Each batch is copied to the device, processed, and copied back into a
-        preallocated host array, so device memory holds one batch at a time.
+        ``aligned`` are arrays with one row per row of ``X`` (e.g. sequence
+        lengths), sliced alongside it and passed in their own dtype. The result
+        comes back in X's dtype. Each batch is copied to the device, processed,
+        and copied back into a preallocated host array, so device memory holds
+        one batch at a time.
         """
         module = self.net_.module_
         device = self.net_.device
+        rows = self._inference_batch_rows
         module.eval()
         out = None
         with torch.inference_mode():
-            for start in range(0, len(X), INFERENCE_BATCH_ROWS):
-                stop = start + INFERENCE_BATCH_ROWS
+            for start in range(0, len(X), rows):
+                stop = start + rows
                 batch = torch.tensor(X[start:stop], dtype=torch.float32, device=device)
-                result = fn(module, batch).cpu().numpy()
+                extra = [torch.as_tensor(a[start:stop], device=device) for a in aligned]
+                result = fn(module, batch, *extra).cpu().numpy()
                 if out is None:
                     out = np.empty((len(X), *result.shape[1:]), dtype=X.dtype)
                 out[start:stop] = result
@@ -320,9 +346,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             The codes, in the dtype of ``X`` (float32 or float64).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
-        self._check_values(X)
-        return self._batched(lambda m, x: m.encode(x), X)
+        return self._batched(lambda m, *x: m.encode(*x), *self._validate_input(X, reset=False))
 
     def inverse_transform(self, X):
         """Decode codes back into the input space.
@@ -361,9 +385,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             reconstruction error of each sample.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
-        self._check_values(X)
-        return self._batched(self._score_batch, X)
+        return self._batched(self._score_batch, *self._validate_input(X, reset=False))
 
     def score(self, X, y=None):
         """Mean of :meth:`score_samples`; what ``GridSearchCV`` maximises by default.

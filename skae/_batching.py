@@ -3,7 +3,8 @@
 skorch's default path wraps data in a ``Dataset`` and a ``DataLoader`` that
 index and collate one sample at a time; for a small MLP that costs far more
 than the forward and backward passes. Here a batch is one gather from a
-device tensor.
+device tensor (or, for data made of several aligned tensors, such as padded
+sequences and their lengths, one gather from each, returned as a tuple).
 """
 
 from __future__ import annotations
@@ -12,49 +13,65 @@ import torch
 
 
 class TensorDataset:
-    """The rows of one tensor; what skorch's train/valid split hands around."""
+    """The aligned rows of one or more tensors; what skorch's split hands around."""
 
-    def __init__(self, X: torch.Tensor):
-        self.X = X
+    def __init__(self, *tensors: torch.Tensor):
+        if len({len(t) for t in tensors}) != 1:
+            raise ValueError("TensorDataset needs tensors with the same number of rows.")
+        self.tensors = tensors
 
     def __len__(self) -> int:
-        return len(self.X)
+        return len(self.tensors[0])
 
 
 class TensorBatchIterator:
-    """Iterate over ``X`` in batches of ``batch_size`` rows.
+    """Iterate over the aligned rows of ``tensors`` in batches of ``batch_size``.
 
+    A batch is a tensor when there is one tensor, else a tuple of tensors.
     With ``shuffle=True`` every pass draws a fresh permutation from torch's
-    global generator on ``X``'s device, so a seeded fit is reproducible.
+    global generator on the first tensor's device, so a seeded fit is
+    reproducible.
     """
 
-    def __init__(self, X: torch.Tensor, batch_size: int, shuffle: bool):
-        self.X = X
+    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, shuffle: bool):
+        self.tensors = tensors
         self.batch_size = batch_size
         self.shuffle = shuffle
 
     def __len__(self) -> int:
-        return -(-len(self.X) // self.batch_size)
+        return -(-len(self.tensors[0]) // self.batch_size)
 
     def __iter__(self):
-        n = len(self.X)
-        if self.shuffle:
-            order = torch.randperm(n, device=self.X.device)
-            for start in range(0, n, self.batch_size):
-                yield self.X[order[start : start + self.batch_size]]
+        n = len(self.tensors[0])
+        size = self.batch_size
+        if len(self.tensors) == 1:
+            (X,) = self.tensors
+            if self.shuffle:
+                order = torch.randperm(n, device=X.device)
+                for start in range(0, n, size):
+                    yield X[order[start : start + size]]
+            else:
+                for start in range(0, n, size):
+                    yield X[start : start + size]
+        elif self.shuffle:
+            order = torch.randperm(n, device=self.tensors[0].device)
+            for start in range(0, n, size):
+                rows = order[start : start + size]
+                yield tuple(t[rows] for t in self.tensors)
         else:
-            for start in range(0, n, self.batch_size):
-                yield self.X[start : start + self.batch_size]
+            for start in range(0, n, size):
+                yield tuple(t[start : start + size] for t in self.tensors)
 
 
-def split_rows(X: torch.Tensor, validation_fraction: float):
-    """Split the rows of ``X`` at random into a training and a validation part."""
-    n = len(X)
+def split_rows(tensors: tuple[torch.Tensor, ...], validation_fraction: float):
+    """Split aligned rows at random into a training and a validation tuple."""
+    n = len(tensors[0])
     n_valid = max(1, int(round(validation_fraction * n)))
     if n - n_valid < 1:
         raise ValueError(
             f"validation_fraction={validation_fraction} leaves no training sample "
             f"out of {n}; use more samples or early_stopping=False."
         )
-    order = torch.randperm(n, device=X.device)
-    return X[order[n_valid:]], X[order[:n_valid]]
+    order = torch.randperm(n, device=tensors[0].device)
+    train, valid = order[n_valid:], order[:n_valid]
+    return tuple(t[train] for t in tensors), tuple(t[valid] for t in tensors)

@@ -65,3 +65,61 @@ class MLPAutoEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+
+RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RecurrentSeq2Seq(nn.Module):
+    """A recurrent encoder and a repeat-vector recurrent decoder.
+
+    ``encode``: (batch, time, n_features) -> final hidden state of the encoder's
+    last layer (both directions if bidirectional) -> linear -> (batch, n_components).
+    ``decode``: the code fed at each of ``n_timesteps`` steps into a
+    unidirectional recurrent network -> linear -> (batch, n_timesteps, n_features).
+    Since the decoder reads only the code and runs forward in time, its output
+    at a step never depends on how many steps follow it (or on padding).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_components: int,
+        cell: str,
+        hidden_size: int,
+        num_layers: int,
+        bidirectional: bool,
+    ):
+        super().__init__()
+        rnn = RNN_CELLS[cell]
+        self.n_directions = 2 if bidirectional else 1
+        self.encoder = rnn(
+            n_features, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional
+        )
+        self.to_code = nn.Linear(self.n_directions * hidden_size, n_components)
+        self.decoder = rnn(n_components, hidden_size, num_layers, batch_first=True)
+        self.to_output = nn.Linear(hidden_size, n_features)
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes of padded sequences ``x``; ``lengths=None`` means all are full length."""
+        if lengths is not None:
+            # Packing needs the lengths on the CPU: a host-device sync on CUDA,
+            # paid only by variable-length data.
+            lengths = lengths.cpu()
+            x = x[:, : int(lengths.max())]
+            if int(lengths.min()) < x.shape[1]:
+                x = nn.utils.rnn.pack_padded_sequence(
+                    x, lengths, batch_first=True, enforce_sorted=False
+                )
+        _, state = self.encoder(x)
+        h = state[0] if isinstance(state, tuple) else state  # (layers * dirs, batch, hidden)
+        last = h[-self.n_directions :].transpose(0, 1).flatten(1)  # (batch, dirs * hidden)
+        return self.to_code(last)  # (batch, n_components)
+
+    def decode(self, z: torch.Tensor, n_timesteps: int) -> torch.Tensor:
+        steps = z.unsqueeze(1).expand(-1, n_timesteps, -1)  # (batch, time, n_components)
+        out, _ = self.decoder(steps)  # (batch, time, hidden)
+        return self.to_output(out)  # (batch, time, n_features)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(x, lengths), x.shape[1])

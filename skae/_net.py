@@ -4,6 +4,8 @@ It differs from :class:`skorch.NeuralNet` in three seams only:
 
 * ``get_dataset``/``get_iterator``: batches are slices of a tensor already on
   the training device (see :mod:`skae._batching`), never per-row indexing.
+  Data made of several aligned tensors (padded sequences and their lengths)
+  comes as a :class:`~skae._batching.TensorDataset` and gives tuple batches.
 * ``train_step_single``/``validation_step``: the loss comes from the family's
   ``loss_fn(module, X, training)``, since an autoencoder's target is its input
   (and a denoising or variational family needs the module, not only its output).
@@ -48,7 +50,7 @@ class SkaeNet(NeuralNet):
         return X if isinstance(X, TensorDataset) else TensorDataset(X)
 
     def get_iterator(self, dataset, training=False):
-        return TensorBatchIterator(dataset.X, self.batch_size, shuffle=training)
+        return TensorBatchIterator(dataset.tensors, self.batch_size, shuffle=training)
 
     # Training mode is set once per epoch in run_single_epoch: module.train()
     # walks every submodule, which costs more than a small MLP's step.
@@ -88,8 +90,9 @@ class SkaeNet(NeuralNet):
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            total.add_(step["loss"].detach(), alpha=len(batch))
-            n_seen += len(batch)
+            n_rows = len(batch[0]) if isinstance(batch, tuple) else len(batch)
+            total.add_(step["loss"].detach(), alpha=n_rows)
+            n_seen += n_rows
             self.notify("on_batch_end", batch=batch, training=training, **step)
         # The one host-device sync of the epoch.
         self.history.record(prefix + "_loss", (total / n_seen).item())

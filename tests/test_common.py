@@ -6,12 +6,14 @@ from skae import (
     AnomalyDetector,
     AutoEncoder,
     DenoisingAutoEncoder,
+    RecurrentAutoEncoder,
     SparseAutoEncoder,
     VariationalAutoEncoder,
 )
 
 # Small, quick settings: the checks fit dozens of times on tiny data.
 FAST = dict(hidden_layer_sizes=(16,), max_iter=20, random_state=0, device="cpu")
+FAST_RECURRENT = dict(hidden_size=8, max_iter=20, random_state=0, device="cpu")
 
 ESTIMATORS = [
     AutoEncoder(n_components=2, **FAST),
@@ -19,6 +21,7 @@ ESTIMATORS = [
     AnomalyDetector(AutoEncoder(n_components=2, **FAST)),
     DenoisingAutoEncoder(n_components=2, **FAST),
     SparseAutoEncoder(n_components=2, **FAST),
+    RecurrentAutoEncoder(n_components=2, **FAST_RECURRENT),
 ]
 
 # Checks that cannot apply, with the reason. Empty unless a check truly cannot pass.
