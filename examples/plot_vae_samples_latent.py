@@ -145,7 +145,7 @@ fig.tight_layout()
 # importance-weighted bound) and the 2-D model -24.80 (-24.55): the six extra
 # latent dimensions buy less than half a nat, against a ceiling of -13.80
 # that no model of these grey pixels can pass. Both score about 0.6 nats
-# better on their training digits, a small gap. In two dimensions 0, 4 and 6
-# form their own clusters while 3, 5, 7, 8 and 9 overlap in the centre, so a
+# better on their training digits, a small gap. In two dimensions 0, 2, 4 and 6
+# form their own clusters while 5, 7 and 8 overlap in the centre, so a
 # linear classifier on the codes reaches 0.687 held-out accuracy: a 2-D VAE
 # is for looking at the data, not a feature extractor for classification.
