@@ -63,12 +63,12 @@ detectors = {
     "PCA": make_pipeline(MinMaxScaler(), AnomalyDetector(PCA(n_components=4, random_state=0))),
     "IsolationForest": make_pipeline(MinMaxScaler(), IsolationForest(random_state=0)),
 }
-anomaly_scores = {}
+anomaly_scores, aucs = {}, {}
 for name, detector in detectors.items():
     detector.fit(X_train)
     # score_samples is higher for normal samples; ROC AUC wants the opposite.
     anomaly_scores[name] = -detector.score_samples(X_test)
-    auc = roc_auc_score(is_anomaly, anomaly_scores[name])
+    aucs[name] = auc = roc_auc_score(is_anomaly, anomaly_scores[name])
     flagged = detector.predict(X_test) == -1
     print(
         f"{name:>15}: ROC AUC {auc:.3f}; predict flags {flagged.sum()} test digits, "
@@ -81,10 +81,8 @@ for name, detector in detectors.items():
 # The ROC curve ranks the test digits by each detector's score, whatever the
 # cutoff: the higher and the further left, the better.
 fig, ax = plt.subplots(figsize=(5.2, 4.6))
-aucs = {}
 for name, scores in anomaly_scores.items():
     fpr, tpr, _ = roc_curve(is_anomaly, scores)
-    aucs[name] = roc_auc_score(is_anomaly, scores)
     ax.plot(fpr, tpr, label=f"{name} (AUC {aucs[name]:.3f})")
 ax.plot([0, 1], [0, 1], color="gray", linestyle=":", label="chance")
 ax.set_xlabel("false positive rate (normal digits flagged)")
