@@ -50,7 +50,7 @@ def hand_written_loop(X: np.ndarray, hidden, n_components, batch_size, epochs, d
         torch.cuda.synchronize()
 
 
-def skae_fit(X, hidden, n_components, batch_size, epochs, device):
+def skae_fit(X, hidden, n_components, batch_size, epochs, device, **options):
     AutoEncoder(
         n_components,
         hidden_layer_sizes=hidden,
@@ -59,7 +59,16 @@ def skae_fit(X, hidden, n_components, batch_size, epochs, device):
         tol=None,
         random_state=0,
         device=str(device),
+        **options,
     ).fit(X)
+
+
+def skae_bf16(X, hidden, n_components, batch_size, epochs, device):
+    skae_fit(X, hidden, n_components, batch_size, epochs, device, mixed_precision=True)
+
+
+def skae_compiled(X, hidden, n_components, batch_size, epochs, device):
+    skae_fit(X, hidden, n_components, batch_size, epochs, device, compile=True)
 
 
 def skorch_default(X, hidden, n_components, batch_size, epochs, device):
@@ -90,36 +99,38 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-skorch", action="store_true", help="skip skorch's default path")
+    parser.add_argument(
+        "--fast-paths",
+        action="store_true",
+        help="also time skae with mixed_precision=True and with compile=True",
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     print(f"device={device}, torch {torch.__version__}, threads={torch.get_num_threads()}")
+    runners = {"loop": hand_written_loop, "skae": skae_fit}
+    if args.fast_paths:
+        runners.update({"skae bf16": skae_bf16, "skae compiled": skae_compiled})
+    if not args.no_skorch:
+        runners["skorch default"] = skorch_default
+    others = [key for key in runners if key != "loop"]
     print(
-        "| case | hand-written loop (samples/s) | skae (samples/s) | skae / loop "
-        "| skorch default (samples/s) | skorch / loop |"
+        "| case | hand-written loop (samples/s) | "
+        + " | ".join(f"{key} (samples/s) | {key} / loop" for key in others)
+        + " |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: |" + " ---: | ---: |" * len(others))
     for name, (n, d, hidden, k, bs, epochs) in CASES.items():
         X = np.random.RandomState(0).rand(n, d).astype(np.float32)
-        runners = {"loop": hand_written_loop, "skae": skae_fit}
-        if not args.no_skorch:
-            runners["skorch"] = skorch_default
-        for fn in runners.values():  # warm-up: allocator, thread pools, kernels
+        # Warm-up: allocator, thread pools, kernels, and torch.compile's cache.
+        for fn in runners.values():
             fn(X[:2048], hidden, k, bs, 1, device)
         times = {key: [] for key in runners}
         for _ in range(args.repeats):
             for key, fn in runners.items():
                 times[key].append(timed(fn, X, hidden, k, bs, epochs, device))
         rate = {key: n * epochs / np.median(t) for key, t in times.items()}
-        skorch_cols = (
-            f"{rate['skorch']:,.0f} | {rate['skorch'] / rate['loop']:.2f}x"
-            if "skorch" in rate
-            else "- | -"
-        )
-        print(
-            f"| {name} | {rate['loop']:,.0f} | {rate['skae']:,.0f} | "
-            f"{rate['skae'] / rate['loop']:.2f}x | {skorch_cols} |",
-            flush=True,
-        )
+        cells = " | ".join(f"{rate[key]:,.0f} | {rate[key] / rate['loop']:.2f}x" for key in others)
+        print(f"| {name} | {rate['loop']:,.0f} | {cells} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -100,6 +100,8 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "verbose": ["verbose"],
         "device": [str, torch.device],
         "callbacks": [list, None],
+        "mixed_precision": ["boolean"],
+        "compile": ["boolean"],
     }
 
     def __init__(
@@ -121,6 +123,8 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         verbose=0,
         device="auto",
         callbacks=None,
+        mixed_precision=False,
+        compile=False,
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -138,6 +142,8 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.verbose = verbose
         self.device = device
         self.callbacks = callbacks
+        self.mixed_precision = mixed_precision
+        self.compile = compile
 
     # ----------------------------------------------------------------- hooks
 
@@ -226,7 +232,13 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             if self.early_stopping:
                 train, valid = split_rows(train, self.validation_fraction)
             net = self._make_net(module, device, valid)
-            net.fit(TensorDataset(*train))
+            net.loss_fn = self._training_loss(device)
+            try:
+                net.fit(TensorDataset(*train))
+            finally:
+                # Compiled or autocast wrappers do not pickle; the fitted net
+                # keeps the plain loss.
+                net.loss_fn = self._loss
 
         history = net.history
         loss_curve = list(history[:, "train_loss"])
@@ -252,6 +264,26 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"positive ints, got {self.hidden_layer_sizes!r}."
             )
         return sizes
+
+    def _training_loss(self, device: torch.device):
+        """``self._loss``, compiled and/or under bf16 autocast as the options ask."""
+        loss_fn = self._loss
+        if self.compile:
+            loss_fn = torch.compile(loss_fn)
+        if self.mixed_precision:
+            if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+                raise ValueError(
+                    "mixed_precision=True trains under bfloat16 autocast, which this "
+                    f"GPU ({torch.cuda.get_device_name(device)}) does not support; "
+                    "use mixed_precision=False."
+                )
+            inner = loss_fn
+
+            def loss_fn(module, X, training):
+                with torch.autocast(device.type, dtype=torch.bfloat16):
+                    return inner(module, X, training).float()
+
+        return loss_fn
 
     def _make_net(self, module, device, valid) -> SkaeNet:
         # Order matters: callbacks run in list order at each epoch's end, and

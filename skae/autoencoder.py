@@ -60,6 +60,16 @@ class AutoEncoder(BaseAutoEncoder):
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Extra :mod:`skorch.callbacks` for the training loop. The loop records
         per-epoch history rows only (``train_loss``, ``valid_loss``, ``dur``).
+    mixed_precision : bool, default=False
+        If True, the training forward pass and loss run under bfloat16
+        autocast (on CUDA this needs a GPU with bf16 support; on CPU it works
+        everywhere but is only faster on CPUs with bf16 instructions). Weights,
+        optimizer state and inference stay float32.
+    compile : bool, default=False
+        If True, the training loss (forward pass included) is compiled with
+        :func:`torch.compile` for the fit. Compilation costs seconds to minutes
+        up front and pays off on long fits of small models on a GPU, where the
+        eager loop is bound by kernel launches. Inference stays eager.
 
     Attributes
     ----------

@@ -95,6 +95,16 @@ class SparseAutoEncoder(BaseAutoEncoder):
         Where to train and infer; ``"auto"`` is CUDA when available.
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Extra :mod:`skorch.callbacks` for the training loop.
+    mixed_precision : bool, default=False
+        If True, the training forward pass and loss run under bfloat16
+        autocast (on CUDA this needs a GPU with bf16 support; on CPU it works
+        everywhere but is only faster on CPUs with bf16 instructions). Weights,
+        optimizer state and inference stay float32.
+    compile : bool, default=False
+        If True, the training loss (forward pass included) is compiled with
+        :func:`torch.compile` for the fit. Compilation costs seconds to minutes
+        up front and pays off on long fits of small models on a GPU, where the
+        eager loop is bound by kernel launches. Inference stays eager.
 
     Attributes
     ----------
@@ -173,6 +183,8 @@ class SparseAutoEncoder(BaseAutoEncoder):
         verbose=0,
         device="auto",
         callbacks=None,
+        mixed_precision=False,
+        compile=False,
     ):
         super().__init__(
             n_components,
@@ -191,6 +203,8 @@ class SparseAutoEncoder(BaseAutoEncoder):
             verbose=verbose,
             device=device,
             callbacks=callbacks,
+            mixed_precision=mixed_precision,
+            compile=compile,
         )
         self.sparsity = sparsity
         self.sparsity_weight = sparsity_weight
