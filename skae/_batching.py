@@ -43,24 +43,12 @@ class TensorBatchIterator:
 
     def __iter__(self):
         n = len(self.tensors[0])
-        size = self.batch_size
-        if len(self.tensors) == 1:
-            (X,) = self.tensors
-            if self.shuffle:
-                order = torch.randperm(n, device=X.device)
-                for start in range(0, n, size):
-                    yield X[order[start : start + size]]
-            else:
-                for start in range(0, n, size):
-                    yield X[start : start + size]
-        elif self.shuffle:
-            order = torch.randperm(n, device=self.tensors[0].device)
-            for start in range(0, n, size):
-                rows = order[start : start + size]
-                yield tuple(t[rows] for t in self.tensors)
-        else:
-            for start in range(0, n, size):
-                yield tuple(t[start : start + size] for t in self.tensors)
+        order = torch.randperm(n, device=self.tensors[0].device) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            stop = start + self.batch_size
+            rows = slice(start, stop) if order is None else order[start:stop]
+            batch = tuple(t[rows] for t in self.tensors)
+            yield batch[0] if len(batch) == 1 else batch
 
 
 def split_rows(tensors: tuple[torch.Tensor, ...], validation_fraction: float):
