@@ -1,7 +1,7 @@
 """
-==========================================
+============================================
 Sequence anomaly detection on ECG heartbeats
-==========================================
+============================================
 
 A :class:`~skae.RecurrentAutoEncoder` reads a whole sequence into one code
 and unrolls it back into a sequence. Trained on normal heartbeats only, it
