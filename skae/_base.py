@@ -68,6 +68,15 @@ def _to_device(a: np.ndarray, device: torch.device) -> torch.Tensor:
     return tensor.to(device=device, dtype=dtype)
 
 
+def _fits_on_device(arrays, device: torch.device) -> bool:
+    """Whether the training arrays (as float32) fit in half the device's free memory."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    needed = sum(a.size * (4 if a.dtype.kind == "f" else a.itemsize) for a in arrays)
+    return needed <= free // 2
+
+
 def _forked_rng(device: torch.device):
     """Fork torch's global RNG on ``device`` so seeding a fit leaves the user's alone."""
     cuda = [device.index or 0] if device.type == "cuda" else []
@@ -227,7 +236,11 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         with _forked_rng(device):
             torch.manual_seed(seed)
             module = self.net_.module_ if warm else self._build_module(arrays[0].shape[-1])
-            train = tuple(_to_device(a, device) for a in arrays)
+            # The training data go to the device once, unless they would take
+            # more than half of its free memory: then they stay on the host and
+            # batches are streamed (see TensorBatchIterator).
+            home = device if _fits_on_device(arrays, device) else torch.device("cpu")
+            train = tuple(_to_device(a, home) for a in arrays)
             valid = None
             if self.early_stopping:
                 train, valid = split_rows(train, self.validation_fraction)

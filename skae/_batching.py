@@ -27,16 +27,28 @@ class TensorDataset:
 class TensorBatchIterator:
     """Iterate over the aligned rows of ``tensors`` in batches of ``batch_size``.
 
-    A batch is a tensor when there is one tensor, else a tuple of tensors.
+    A batch is a tensor when there is one tensor, else a tuple of tensors. When
+    ``device`` differs from the tensors' device, each batch is moved there.
     With ``shuffle=True`` every pass draws a fresh permutation from torch's
     global generator on the first tensor's device, so a seeded fit is
     reproducible.
     """
 
-    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, shuffle: bool):
+    def __init__(
+        self,
+        tensors: tuple[torch.Tensor, ...],
+        batch_size: int,
+        shuffle: bool,
+        device: torch.device | str | None = None,
+    ):
         self.tensors = tensors
         self.batch_size = batch_size
         self.shuffle = shuffle
+        # Data kept on the host while training runs elsewhere (it did not fit
+        # there) is streamed: each batch is gathered on the host and copied.
+        source = tensors[0].device
+        self.device = source if device is None else torch.device(device)
+        self._stream = self.device != source
 
     def __len__(self) -> int:
         return -(-len(self.tensors[0]) // self.batch_size)
@@ -48,7 +60,17 @@ class TensorBatchIterator:
             stop = start + self.batch_size
             rows = slice(start, stop) if order is None else order[start:stop]
             batch = tuple(t[rows] for t in self.tensors)
+            if self._stream:
+                batch = tuple(self._to_device(t) for t in batch)
             yield batch[0] if len(batch) == 1 else batch
+
+    def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cuda":
+            # A pinned copy makes the transfer asynchronous, so the host
+            # gathers the next batch while the GPU works on this one; torch's
+            # caching host allocator keeps the buffer until the copy is done.
+            return t.pin_memory().to(self.device, non_blocking=True)
+        return t.to(self.device)
 
 
 def split_rows(tensors: tuple[torch.Tensor, ...], validation_fraction: float):

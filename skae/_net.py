@@ -50,7 +50,9 @@ class SkaeNet(NeuralNet):
         return X if isinstance(X, TensorDataset) else TensorDataset(X)
 
     def get_iterator(self, dataset, training=False):
-        return TensorBatchIterator(dataset.tensors, self.batch_size, shuffle=training)
+        return TensorBatchIterator(
+            dataset.tensors, self.batch_size, shuffle=training, device=self.device
+        )
 
     # Training mode is set once per epoch in run_single_epoch: module.train()
     # walks every submodule, which costs more than a small MLP's step.

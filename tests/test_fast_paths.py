@@ -1,4 +1,5 @@
-"""Opt-in fast paths: bf16 autocast and torch.compile give the model eager float32 gives."""
+"""Fast paths: bf16 autocast and torch.compile give the model eager float32 gives; data
+too large for the GPU are streamed in batches from the host."""
 
 import pickle
 
@@ -6,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+import skae._base
 from skae import AutoEncoder, DenoisingAutoEncoder, VariationalAutoEncoder
+from skae._batching import TensorBatchIterator
 
 PARAMS = dict(n_components=4, hidden_layer_sizes=(16,), max_iter=10, tol=None, random_state=0)
 
@@ -45,3 +48,24 @@ def test_cuda_fast_paths_train_like_cpu(X, options):
     assert gpu.loss_curve_[-1] == pytest.approx(cpu.loss_curve_[-1], rel=0.1)
     restored = pickle.loads(pickle.dumps(gpu))
     np.testing.assert_allclose(restored.transform(X), gpu.transform(X), rtol=1e-5)
+
+
+def test_batches_of_host_data_are_moved_to_the_training_device():
+    X = torch.arange(20.0).reshape(10, 2)
+    lengths = torch.arange(10)
+    in_place = list(TensorBatchIterator((X,), 4, shuffle=False))
+    assert all(batch.device == X.device for batch in in_place)
+    # Streaming to another device ("meta": shapes and dtypes, no data) moves
+    # every tensor of every batch and keeps the rows aligned.
+    streamed = list(TensorBatchIterator((X, lengths), 4, shuffle=True, device="meta"))
+    assert [len(x) for x, _ in streamed] == [4, 4, 2]
+    assert all(x.is_meta and n.is_meta and n.dtype == torch.int64 for x, n in streamed)
+
+
+@pytest.mark.cuda
+def test_data_too_large_for_the_gpu_are_streamed_from_the_host(X, monkeypatch):
+    on_device = AutoEncoder(device="cuda", **PARAMS).fit(X)
+    monkeypatch.setattr(skae._base, "_fits_on_device", lambda arrays, device: False)
+    streamed = AutoEncoder(device="cuda", **PARAMS).fit(X)
+    assert next(streamed.module_.parameters()).is_cuda
+    assert streamed.loss_curve_[-1] == pytest.approx(on_device.loss_curve_[-1], rel=0.1)
