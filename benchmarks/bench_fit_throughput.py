@@ -4,7 +4,8 @@ Both train the same architecture (same module class, Adam, same batch size,
 random permutation + tensor slicing) on the same data, in one process,
 alternating repeats, and the script prints samples/s of each and their ratio.
 For reference it also times skorch's default path (``NeuralNetRegressor`` fed
-numpy arrays through its ``Dataset``/``DataLoader``).
+numpy arrays through its ``Dataset``/``DataLoader``) and, when installed, PyOD's
+``AutoEncoder`` with the same layers.
 
 Usage::
 
@@ -71,6 +72,29 @@ def skae_compiled(X, hidden, n_components, batch_size, epochs, device):
     skae_fit(X, hidden, n_components, batch_size, epochs, device, compile=True)
 
 
+def pyod_autoencoder(X, hidden, n_components, batch_size, epochs, device):
+    """PyOD's AutoEncoder with the same layers, optimizer and batch size.
+
+    Batch norm, dropout, weight decay and PyOD's own standardisation are turned
+    off so that it trains the same network; PyOD still scores the training data
+    at the end of ``fit`` (its ``decision_scores_``), which is part of its fit.
+    """
+    from pyod.models.auto_encoder import AutoEncoder as PyODAutoEncoder
+
+    PyODAutoEncoder(
+        hidden_neuron_list=[*hidden, n_components],
+        epoch_num=epochs,
+        batch_size=batch_size,
+        lr=1e-3,
+        optimizer_params={"weight_decay": 0.0},
+        batch_norm=False,
+        dropout_rate=0.0,
+        preprocessing=False,
+        verbose=0,
+        device=str(device),
+    ).fit(X)
+
+
 def skorch_default(X, hidden, n_components, batch_size, epochs, device):
     NeuralNetRegressor(
         MLPAutoEncoder,
@@ -99,6 +123,7 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-skorch", action="store_true", help="skip skorch's default path")
+    parser.add_argument("--no-pyod", action="store_true", help="skip PyOD's AutoEncoder")
     parser.add_argument(
         "--fast-paths",
         action="store_true",
@@ -112,6 +137,13 @@ def main(argv=None):
         runners.update({"skae bf16": skae_bf16, "skae compiled": skae_compiled})
     if not args.no_skorch:
         runners["skorch default"] = skorch_default
+    if not args.no_pyod:
+        try:
+            import pyod  # noqa: F401
+
+            runners["PyOD AutoEncoder"] = pyod_autoencoder
+        except ImportError:
+            print("note: pyod is not installed; skipping its column (pip install pyod).")
     others = [key for key in runners if key != "loop"]
     print(
         "| case | hand-written loop (samples/s) | "
