@@ -69,3 +69,15 @@ def test_data_too_large_for_the_gpu_are_streamed_from_the_host(X, monkeypatch):
     streamed = AutoEncoder(device="cuda", **PARAMS).fit(X)
     assert next(streamed.module_.parameters()).is_cuda
     assert streamed.loss_curve_[-1] == pytest.approx(on_device.loss_curve_[-1], rel=0.1)
+
+
+def test_mixed_precision_on_a_gpu_without_bf16_is_a_clear_error(monkeypatch):
+    # Simulated: the check runs before any CUDA work, so no GPU is needed.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *args, **kwargs: "Old GPU")
+    model = AutoEncoder(mixed_precision=True)
+    with pytest.raises(ValueError, match=r"this GPU \(Old GPU\) does not support"):
+        model._training_loss(torch.device("cuda"))
+    # Without the option the same device needs no bf16.
+    plain = AutoEncoder()
+    assert plain._training_loss(torch.device("cuda")) == plain._loss
