@@ -7,9 +7,9 @@ from numbers import Real
 import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._base import FLOAT_DTYPES, BaseAutoEncoder
+from ._base import BaseAutoEncoder
 from ._modules import MLPAutoEncoder
 
 
@@ -236,6 +236,5 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
             The reconstructions, in the dtype of ``X``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
-        self._check_values(X)
+        (X,) = self._validate_input(X, reset=False)
         return self._batched(lambda m, x: m.decode(m.encode(x)), X)

@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._base import FLOAT_DTYPES, BaseAutoEncoder
+from ._base import BaseAutoEncoder
 from ._modules import MLPAutoEncoder
 
 LOG_2PI = math.log(2 * math.pi)
@@ -415,8 +415,7 @@ class VariationalAutoEncoder(BaseAutoEncoder):
             Per-sample log-likelihood bound (sum over features).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
-        self._check_values(X)
+        (X,) = self._validate_input(X, reset=False)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         return self._batched(lambda m, x: self._log_likelihood_bound(m, x, seed), X)
 
@@ -439,8 +438,7 @@ class VariationalAutoEncoder(BaseAutoEncoder):
             Posterior log-variances.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
-        self._check_values(X)
+        (X,) = self._validate_input(X, reset=False)
         stats = self._batched(lambda m, x: torch.cat(m.posterior(x), dim=1), X)
         return stats[:, : self.n_components], stats[:, self.n_components :]
 
