@@ -245,7 +245,6 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             if self.early_stopping:
                 train, valid = split_rows(train, self.validation_fraction)
             net = self._make_net(module, device, valid)
-            net.loss_fn = self._training_loss(device)
             try:
                 net.fit(TensorDataset(*train))
             finally:
@@ -327,7 +326,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return SkaeNet(
             module=module,
             criterion=torch.nn.MSELoss,  # unused: the loss is self._loss
-            loss_fn=self._loss,
+            loss_fn=self._training_loss(device),
             optimizer=torch.optim.Adam,
             lr=self.learning_rate_init,
             optimizer__weight_decay=self.alpha,
