@@ -19,23 +19,27 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
+    clone,
 )
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted
 from skorch.callbacks import EarlyStopping
 from skorch.helper import predefined_split
 
+from . import _inputs
 from ._batching import TensorDataset, split_rows
 from ._callbacks import NonFiniteLossGuard, ProgressBar, silent
-from ._modules import ACTIVATIONS
+from ._inputs import FLOAT_DTYPES
+from ._modules import ACTIVATIONS, Network
 from ._net import SkaeNet
+from .architectures import MLP, Architecture
 
 # Rows per inference batch. Inference holds no gradients, so it can take
 # bigger batches than training; memory stays bounded by this, not by the input.
 INFERENCE_BATCH_ROWS = 8192
-
-FLOAT_DTYPES = (np.float64, np.float32)
+# Rows per inference batch for images, signals and sequences, whose rows are heavier.
+INFERENCE_BATCH_ROWS_ND = 1024
 
 
 def resolve_device(device) -> torch.device:
@@ -83,6 +87,61 @@ def _forked_rng(device: torch.device):
     return torch.random.fork_rng(devices=cuda)
 
 
+def _shape_differs(shape: tuple, before: tuple | None, sequential: bool) -> bool:
+    """Whether a warm start's sample shape differs from the fitted one.
+
+    Sequences may change length between fits; their features per step may not.
+    """
+    if before is None or len(shape) != len(before):
+        return True
+    return shape[1:] != before[1:] if sequential else shape != before
+
+
+def _describe_shape(shape) -> str:
+    """``shape`` of a sample in words for a message."""
+    if shape is not None and len(shape) == 1:
+        return f"{shape[0]} features"
+    return f"samples of shape {shape}"
+
+
+def _split_batch(batch):
+    """``(X, lengths)`` of a batch; ``lengths=None`` for fixed-size samples."""
+    return batch if isinstance(batch, tuple) else (batch, None)
+
+
+def _trim(X: torch.Tensor, lengths) -> torch.Tensor:
+    """Cut padded sequences ``X`` to the longest of the batch (one host-device sync)."""
+    return X if lengths is None else X[:, : int(lengths.max())]
+
+
+def _valid_steps(err: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Mask of the real (unpadded) time steps, broadcastable to ``err`` (batch, time, ...)."""
+    valid = torch.arange(err.shape[1], device=err.device) < lengths[:, None]
+    return valid.view(*valid.shape, *([1] * (err.ndim - 2)))
+
+
+def _n_real(err: torch.Tensor, lengths) -> torch.Tensor:
+    """Number of real elements of each sample of ``err``."""
+    per_sample = err[0].numel()
+    if lengths is None:
+        return torch.full((len(err),), per_sample, device=err.device)
+    return lengths * (per_sample // err.shape[1])
+
+
+def _sample_mean(err: torch.Tensor, lengths=None) -> torch.Tensor:
+    """Mean of each sample's real elements: (batch,)."""
+    if lengths is None:
+        return err.flatten(1).mean(dim=1)
+    return err.flatten(1).sum(dim=1) / _n_real(err, lengths)
+
+
+def _batch_mean(err: torch.Tensor, lengths=None) -> torch.Tensor:
+    """Mean over all real elements of a batch: a scalar."""
+    if lengths is None:
+        return err.mean()
+    return err.sum() / _n_real(err, lengths).sum()
+
+
 class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of the skae autoencoders; not for direct use.
 
@@ -94,6 +153,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
+        "architecture": [Architecture, None],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -117,6 +177,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self,
         n_components=8,
         *,
+        architecture=None,
         hidden_layer_sizes=(64,),
         activation="relu",
         alpha=0.0,
@@ -136,6 +197,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         compile=False,
     ):
         self.n_components = n_components
+        self.architecture = architecture
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.alpha = alpha
@@ -156,40 +218,102 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     # ----------------------------------------------------------------- hooks
 
-    def _build_module(self, n_features: int) -> torch.nn.Module:
+    def _default_architecture(self) -> Architecture:
+        """The network when ``architecture=None``: an MLP from the estimator's parameters."""
+        return MLP(self.hidden_layer_sizes, self.activation)
+
+    def _configured_architecture(self) -> Architecture:
+        """``architecture``, or the default one when it is None."""
+        return self._default_architecture() if self.architecture is None else self.architecture
+
+    def _resolve_architecture(self) -> Architecture:
+        """A fresh copy of the architecture the next fit builds its module from."""
+        return clone(self._configured_architecture())
+
+    @property
+    def _sequential(self) -> bool:
+        return self.architecture_.input_kind == "sequence"
+
+    def _n_encoder_outputs(self) -> int:
+        """Values per sample the architecture's encoder emits (the VAE asks for more)."""
+        return self.n_components
+
+    def _build_network(self, input_shape: tuple) -> torch.nn.Module:
+        """The architecture's module for ``input_shape``, built for this objective."""
+        return self.architecture_.build(
+            tuple(input_shape), self.n_components, self._n_encoder_outputs()
+        )
+
+    def _build_module(self, input_shape: tuple) -> torch.nn.Module:
         """Return a fresh torch module with ``encode`` and ``decode`` methods."""
-        raise NotImplementedError
+        return Network(self._build_network(input_shape), self._sequential)
 
-    def _loss(self, module, X: torch.Tensor, training: bool) -> torch.Tensor:
+    def _errors(self, module, X, lengths=None, X_in=None):
+        """Squared reconstruction error of each element: ``(errors, lengths)``.
+
+        ``errors`` has the shape of ``X`` (batch, *input_shape), but for
+        variable-length sequences the time axis is cut to the longest
+        sequence of the batch and padded steps are exactly 0, so neither a
+        loss nor a score ever sees padding. ``X_in`` (e.g. a corrupted
+        batch) is what the module encodes instead of ``X``.
+        """
+        X = _trim(X, lengths)
+        X_in = X if X_in is None else _trim(X_in, lengths)
+        return self._decode_errors(module, module.encode(X_in, lengths), X, lengths), lengths
+
+    def _decode_errors(self, module, z, X, lengths=None) -> torch.Tensor:
+        """Squared error of each element of the decoded codes ``z`` against ``X`` (trimmed)."""
+        err = (module.decode(z, X.shape[1] if self._sequential else None) - X) ** 2
+        if lengths is not None:
+            err = torch.where(_valid_steps(err, lengths), err, 0.0)
+        return err
+
+    def _reconstruct(self, module, X, lengths=None) -> torch.Tensor:
+        """Decode the codes of the batch ``X`` back to its shape."""
+        return module.decode(module.encode(X, lengths), X.shape[1] if self._sequential else None)
+
+    def _loss(self, module, batch, training: bool) -> torch.Tensor:
         """Training loss of one batch: mean squared reconstruction error."""
-        return F.mse_loss(module(X), X)
+        X, lengths = _split_batch(batch)
+        if lengths is None:  # one fused kernel for the common case
+            return F.mse_loss(self._reconstruct(module, X), X)
+        return _batch_mean(*self._errors(module, X, lengths))
 
-    def _score_batch(self, module, X: torch.Tensor) -> torch.Tensor:
+    def _score_batch(self, module, X: torch.Tensor, lengths=None) -> torch.Tensor:
         """Per-sample score of one batch, higher = more normal."""
-        return -((module(X) - X) ** 2).mean(dim=1)
+        return -_sample_mean(*self._errors(module, X, lengths))
 
     def _check_values(self, X: np.ndarray) -> None:
         """Reject values the family cannot model (after the generic checks)."""
 
-    def _prepare_fit(self, X: np.ndarray) -> None:
+    def _prepare_fit(self, X: np.ndarray, lengths: np.ndarray | None = None) -> None:
         """Check parameter combinations; set fitted state that depends on the data.
 
-        Called by ``fit`` with the validated training data (the first array that
-        ``_validate_input`` returns), before the module is built (or reused, with
-        ``warm_start``).
+        Called by ``fit`` with the validated training arrays (those that
+        ``_validate_input`` returns), before the module is built (or reused,
+        with ``warm_start``).
         """
+
+    def _read_input(self, X, *, reset: bool):
+        """Check ``X`` at a public boundary: ``(arrays, form)``, see :func:`_inputs.read`."""
+        arch = self.architecture_ if not reset else self._resolve_architecture()
+        arrays, form = _inputs.read(self, X, reset=reset, architecture=arch)
+        self._check_values(arrays[0])
+        return arrays, form
 
     def _validate_input(self, X, *, reset: bool) -> tuple[np.ndarray, ...]:
         """Check ``X`` at a public boundary; return the aligned arrays the module takes.
 
-        A plain 2-D table gives ``(X,)``; a family whose input is not one table
-        (e.g. variable-length sequences) returns several aligned arrays, the
-        first holding the float data. ``reset=True`` (in ``fit``) records
-        ``n_features_in_``; otherwise the input is checked against it.
+        A table gives ``(X,)``, images and signals ``(X,)`` with a channel
+        axis, variable-length sequences ``(padded, lengths)``. ``reset=True``
+        (in ``fit``) records ``n_features_in_`` and ``input_shape_``;
+        otherwise the input is checked against them.
         """
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=reset)
-        self._check_values(X)
-        return (X,)
+        return self._read_input(X, reset=reset)[0]
+
+    def _as_fit_form(self, out: np.ndarray, lengths=None):
+        """Per-sample outputs of shape (n, *input_shape) in the training input's form."""
+        return _inputs.as_form(out, self._fit_form, lengths)
 
     # -------------------------------------------------------------- fitting
 
@@ -222,20 +346,23 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _fit(self, X) -> None:
         warm = self.warm_start and hasattr(self, "net_")
-        n_features_before = getattr(self, "n_features_in_", None)
+        shape_before = getattr(self, "input_shape_", None)
         arrays = self._validate_input(X, reset=True)
-        if warm and self.n_features_in_ != n_features_before:
+        # The architecture the module is built from is fitted state: a warm
+        # start keeps training the previous fit's network.
+        self.architecture_ = self.architecture_ if warm else self._resolve_architecture()
+        if warm and _shape_differs(self.input_shape_, shape_before, self._sequential):
+            now, before = _describe_shape(self.input_shape_), _describe_shape(shape_before)
             raise ValueError(
-                f"X has {self.n_features_in_} features, but warm_start=True continues a "
-                f"model fitted on {n_features_before} features."
+                f"X has {now}, but warm_start=True continues a model fitted on {before}."
             )
-        self._prepare_fit(arrays[0])
+        self._prepare_fit(*arrays)
         device = resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
 
         with _forked_rng(device):
             torch.manual_seed(seed)
-            module = self.net_.module_ if warm else self._build_module(arrays[0].shape[-1])
+            module = self.net_.module_ if warm else self._build_module(self.input_shape_)
             # The training data go to the device once, unless they would take
             # more than half of its free memory: then they stay on the host and
             # batches are streamed (see TensorBatchIterator).
@@ -363,6 +490,8 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         module = self.net_.module_
         device = self.net_.device
         rows = self._inference_batch_rows
+        if self.architecture_.input_kind != "table":
+            rows = min(rows, INFERENCE_BATCH_ROWS_ND)
         module.eval()
         out = None
         with torch.inference_mode():
@@ -392,18 +521,24 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_is_fitted(self)
         return self._batched(lambda m, *x: m.encode(*x), *self._validate_input(X, reset=False))
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X, n_timesteps=None):
         """Decode codes back into the input space.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_components)
             Codes, e.g. from :meth:`transform`.
+        n_timesteps : int, array-like of int of shape (n_samples,) or None, default=None
+            Sequence architectures only: length of the decoded sequences, or
+            one length per code. None means the training length, which exists
+            only when all training sequences had one length.
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features)
-            The reconstructions, in the dtype of the codes.
+        X_original : ndarray of shape (n_samples, n_features) or list of ndarray
+            The reconstructions, in the form of the training input (flat rows,
+            images, signals or sequences) and the dtype of the codes; a list
+            of arrays for sequences of per-code lengths.
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
@@ -412,7 +547,42 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"X has {Z.shape[1]} features, but {type(self).__name__} decodes "
                 f"codes of n_components={self._n_features_out} features."
             )
-        return self._batched(lambda m, z: m.decode(z), Z)
+        if not self._sequential:
+            if n_timesteps is not None:
+                raise ValueError(
+                    "n_timesteps applies to sequence architectures only; "
+                    f"{type(self).__name__} was fitted with {type(self.architecture_).__name__}."
+                )
+            return self._as_fit_form(self._batched(lambda m, z: m.decode(z), Z))
+        lengths = self._output_lengths(n_timesteps, len(Z))
+        longest = int(lengths.max())
+        out = self._batched(lambda m, z: m.decode(z, longest), Z)
+        if lengths.ndim == 1:
+            return _inputs.as_form(out, "list", lengths)
+        return self._as_fit_form(out, [longest] * len(out))
+
+    def _output_lengths(self, n_timesteps, n_codes: int) -> np.ndarray:
+        """``n_timesteps`` of :meth:`inverse_transform`, checked, as an int array."""
+        if n_timesteps is None:
+            if self.input_shape_[0] is None:
+                raise ValueError(
+                    f"{type(self).__name__} was fitted on sequences of different "
+                    "lengths, so it has no default output length: pass n_timesteps "
+                    "(an int, or one int per code)."
+                )
+            n_timesteps = self.input_shape_[0]
+        lengths = np.asarray(n_timesteps)
+        if (
+            lengths.dtype.kind not in "iu"
+            or lengths.ndim > 1
+            or (lengths.ndim == 1 and len(lengths) != n_codes)
+            or np.any(lengths < 1)
+        ):
+            raise ValueError(
+                f"n_timesteps must be a positive int or {n_codes} positive ints (one "
+                f"per code), got {n_timesteps!r}."
+            )
+        return lengths
 
     def score_samples(self, X):
         """Per-sample score; higher means more normal.
@@ -451,4 +621,10 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        # Which input ranks the architecture reads.
+        arch = self._configured_architecture()
+        kind = getattr(arch, "input_kind", "table")
+        declared = kind == "image" and arch.input_shape is not None
+        tags.input_tags.two_d_array = kind != "image" or declared
+        tags.input_tags.three_d_array = kind != "table"
         return tags

@@ -89,14 +89,16 @@ class RecurrentSeq2Seq(nn.Module):
         hidden_size: int,
         num_layers: int,
         bidirectional: bool,
+        n_code_out: int | None = None,
     ):
         super().__init__()
         rnn = RNN_CELLS[cell]
+        n_code_out = n_components if n_code_out is None else n_code_out
         self.n_directions = 2 if bidirectional else 1
         self.encoder = rnn(
             n_features, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional
         )
-        self.to_code = nn.Linear(self.n_directions * hidden_size, n_components)
+        self.to_code = nn.Linear(self.n_directions * hidden_size, n_code_out)
         self.decoder = rnn(n_components, hidden_size, num_layers, batch_first=True)
         self.to_output = nn.Linear(hidden_size, n_features)
 
@@ -114,12 +116,36 @@ class RecurrentSeq2Seq(nn.Module):
         _, state = self.encoder(x)
         h = state[0] if isinstance(state, tuple) else state  # (layers * dirs, batch, hidden)
         last = h[-self.n_directions :].transpose(0, 1).flatten(1)  # (batch, dirs * hidden)
-        return self.to_code(last)  # (batch, n_components)
+        return self.to_code(last)  # (batch, n_code_out)
 
     def decode(self, z: torch.Tensor, n_timesteps: int) -> torch.Tensor:
         steps = z.unsqueeze(1).expand(-1, n_timesteps, -1)  # (batch, time, n_components)
         out, _ = self.decoder(steps)  # (batch, time, hidden)
         return self.to_output(out)  # (batch, time, n_features)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(x, lengths), x.shape[1])
+
+
+class Network(nn.Module):
+    """An architecture's module behind the one interface the objectives use.
+
+    ``encode(x, lengths=None)`` and ``decode(z, n_timesteps=None)``: a
+    sequence module (``sequential=True``) takes the lengths and the output
+    length, any other module ignores them. The objectives subclass it to add
+    what they need (a sparsifying code, a posterior, a likelihood).
+    """
+
+    def __init__(self, net: nn.Module, sequential: bool):
+        super().__init__()
+        self.net = net
+        self.sequential = sequential
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net.encode(x, lengths) if self.sequential else self.net.encode(x)
+
+    def decode(self, z: torch.Tensor, n_timesteps: int | None = None) -> torch.Tensor:
+        return self.net.decode(z, n_timesteps) if self.sequential else self.net.decode(z)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, lengths), x.shape[1])

@@ -3,28 +3,38 @@
 from __future__ import annotations
 
 from ._base import BaseAutoEncoder
-from ._modules import MLPAutoEncoder
 
 
 class AutoEncoder(BaseAutoEncoder):
-    """Multi-layer perceptron autoencoder, a nonlinear analogue of PCA.
+    """Autoencoder trained on the reconstruction error, a nonlinear analogue of PCA.
 
-    The encoder maps each sample through ``hidden_layer_sizes`` to a code of
-    ``n_components`` values; the decoder mirrors it back to the input space.
-    Training minimises the mean squared reconstruction error with Adam on
-    mini-batches, through a :class:`skorch.NeuralNet` fed by slices of tensors
-    that already sit on the training device.
+    The encoder maps each sample to a code of ``n_components`` values; the
+    decoder maps it back to the input space. By default both are multi-layer
+    perceptrons (``hidden_layer_sizes``, mirrored); ``architecture`` swaps in
+    a convolutional, recurrent or hand-written network. Training minimises
+    the mean squared reconstruction error with Adam on mini-batches, through
+    a :class:`skorch.NeuralNet` fed by slices of tensors that already sit on
+    the training device.
 
     Parameters
     ----------
     n_components : int, default=8
         Size of the code. It may exceed ``n_features`` (an overcomplete code).
+    architecture : Architecture or None, default=None
+        The network, from :mod:`skae.architectures`: :class:`~skae.architectures.MLP`,
+        :class:`~skae.architectures.Convolutional2D` (images),
+        :class:`~skae.architectures.Convolutional1D` (signals),
+        :class:`~skae.architectures.Recurrent` (sequences) or your own
+        :class:`~skae.architectures.Architecture`. It decides which inputs
+        ``fit`` takes. None: an MLP with ``hidden_layer_sizes`` and
+        ``activation``. Tune its parameters as ``architecture__<param>``.
     hidden_layer_sizes : int or tuple of int, default=(64,)
         Widths of the encoder's hidden layers, input side first. The decoder
         uses them in reverse. ``()`` gives a linear-code autoencoder with no
-        hidden layer.
+        hidden layer. Used only when ``architecture=None``.
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-        Activation between layers. Codes and reconstructions are linear.
+        Activation between layers. Codes and reconstructions are linear. Used
+        only when ``architecture=None``.
     alpha : float, default=0.0
         L2 penalty, applied as Adam's ``weight_decay``.
     batch_size : int, default=256
@@ -74,7 +84,9 @@ class AutoEncoder(BaseAutoEncoder):
     Attributes
     ----------
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during :term:`fit`: the columns of a 2-D
+        input; for images and signals given with their shape, the number of
+        values per sample; for sequences, as :class:`RecurrentAutoEncoder`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during :term:`fit`. Defined only when `X`
         has feature names that are all strings.
@@ -86,8 +98,15 @@ class AutoEncoder(BaseAutoEncoder):
         Negative validation loss of each epoch. Only with ``early_stopping=True``.
     best_validation_score_ : float
         Best of ``validation_scores_``. Only with ``early_stopping=True``.
+    input_shape_ : tuple of int
+        Shape of one sample as the network sees it: ``(n_features,)`` for
+        tables, ``(c, h, w)`` for images, ``(c, length)`` for signals,
+        ``(n_timesteps, n_features)`` for sequences (``n_timesteps`` None for
+        variable lengths). Later calls must match it.
+    architecture_ : Architecture
+        The network's parameter object the module was built from.
     module_ : torch.nn.Module
-        The fitted encoder/decoder.
+        The fitted encoder/decoder (the architecture's module is its ``net``).
     history_ : skorch.History
         Per-epoch record of the last fit.
     net_ : skae._net.SkaeNet
@@ -116,8 +135,3 @@ class AutoEncoder(BaseAutoEncoder):
     >>> bool(ae.score(X) < 0)
     True
     """
-
-    def _build_module(self, n_features):
-        return MLPAutoEncoder(
-            n_features, self.n_components, self._hidden_layer_sizes(), self.activation
-        )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from numbers import Real
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseAutoEncoder
-from ._modules import MLPAutoEncoder
+from . import _inputs
+from ._base import BaseAutoEncoder, _batch_mean, _split_batch, _valid_steps
 
 
 class DenoisingAutoEncoder(BaseAutoEncoder):
@@ -28,6 +28,11 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
     n_components : int, default=8
         Size of the code. It may exceed ``n_features`` (an overcomplete code):
         the corruption keeps the model from learning the identity.
+    architecture : Architecture or None, default=None
+        The network, from :mod:`skae.architectures` (MLP, convolutional,
+        recurrent, or your own); it decides which inputs ``fit`` takes. None:
+        an MLP with ``hidden_layer_sizes`` and ``activation``. Tune its
+        parameters as ``architecture__<param>``.
     noise : {"gaussian", "masking", "salt_pepper"}, default="gaussian"
         The corruption. ``"gaussian"`` adds normal noise of standard deviation
         ``noise_level``; ``"masking"`` sets each entry to zero with probability
@@ -40,9 +45,11 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
         then at most 1). 0 trains a plain autoencoder.
     hidden_layer_sizes : int or tuple of int, default=(64,)
         Widths of the encoder's hidden layers, input side first; the decoder
-        mirrors them. ``()`` gives an autoencoder with no hidden layer.
+        mirrors them. ``()`` gives an autoencoder with no hidden layer. Used
+        only when ``architecture=None``.
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Activation between layers. Codes and reconstructions are linear.
+        Used only when ``architecture=None``.
     alpha : float, default=0.0
         L2 penalty, applied as Adam's ``weight_decay``.
     batch_size : int, default=256
@@ -105,6 +112,11 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
         Negative clean validation loss of each epoch, with ``early_stopping``.
     best_validation_score_ : float
         Best of ``validation_scores_``, with ``early_stopping``.
+    input_shape_ : tuple of int
+        Shape of one sample as the network sees it (see
+        :class:`AutoEncoder`); later calls must match it.
+    architecture_ : Architecture
+        The network's parameter object the module was built from.
     module_ : torch.nn.Module
         The fitted encoder/decoder.
     history_ : skorch.History
@@ -144,6 +156,7 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
         self,
         n_components=8,
         *,
+        architecture=None,
         noise="gaussian",
         noise_level=0.1,
         hidden_layer_sizes=(64,),
@@ -166,6 +179,7 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
     ):
         super().__init__(
             n_components,
+            architecture=architecture,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             alpha=alpha,
@@ -187,7 +201,7 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
         self.noise = noise
         self.noise_level = noise_level
 
-    def _prepare_fit(self, X):
+    def _prepare_fit(self, X, lengths=None):
         if self.noise != "gaussian" and self.noise_level > 1:
             raise ValueError(
                 f"noise_level={self.noise_level} is a probability for "
@@ -195,20 +209,17 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
             )
         # A warm start keeps the module, hence the range stored in it.
         if not (self.warm_start and hasattr(self, "net_")):
-            self.data_min_ = X.min(axis=0)
-            self.data_max_ = X.max(axis=0)
+            self.data_min_, self.data_max_ = _value_range(X, lengths, self._resolve_architecture())
 
-    def _build_module(self, n_features):
-        module = MLPAutoEncoder(
-            n_features, self.n_components, self._hidden_layer_sizes(), self.activation
-        )
+    def _build_module(self, input_shape):
+        module = super()._build_module(input_shape)
         # Buffers follow the module to the training device and into pickles.
         module.register_buffer("data_min", torch.tensor(self.data_min_, dtype=torch.float32))
         module.register_buffer("data_max", torch.tensor(self.data_max_, dtype=torch.float32))
         return module
 
     def _corrupt(self, module, X: torch.Tensor) -> torch.Tensor:
-        """A freshly corrupted copy of the batch ``X`` (n, n_features)."""
+        """A freshly corrupted copy of the batch ``X`` (batch, *input_shape)."""
         if self.noise == "gaussian":
             return X + self.noise_level * torch.randn_like(X)
         hit = torch.rand_like(X) < self.noise_level
@@ -217,10 +228,16 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
         salt = torch.rand_like(X) < 0.5
         return torch.where(hit, torch.where(salt, module.data_max, module.data_min), X)
 
-    def _loss(self, module, X, training):
+    def _loss(self, module, batch, training):
         # Validation batches stay clean; see ``early_stopping`` in the docstring.
-        X_in = self._corrupt(module, X) if training else X
-        return F.mse_loss(module(X_in), X)
+        X, lengths = _split_batch(batch)
+        if not training:
+            return _batch_mean(*self._errors(module, X, lengths))
+        X_in = self._corrupt(module, X)
+        if lengths is not None:
+            # Padding stays zero: corruption touches real steps only.
+            X_in = torch.where(_valid_steps(X, lengths), X_in, X)
+        return _batch_mean(*self._errors(module, X, lengths, X_in=X_in))
 
     def denoise(self, X):
         """Reconstruct ``X``; the same as ``inverse_transform(transform(X))``.
@@ -236,5 +253,20 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
             The reconstructions, in the dtype of ``X``.
         """
         check_is_fitted(self)
-        (X,) = self._validate_input(X, reset=False)
-        return self._batched(lambda m, x: m.decode(m.encode(x)), X)
+        arrays, form = self._read_input(X, reset=False)
+        out = self._batched(self._reconstruct, *arrays)
+        return _inputs.as_form(out, form, arrays[1] if len(arrays) > 1 else None)
+
+
+def _value_range(X: np.ndarray, lengths, architecture):
+    """Per-value minimum and maximum of the training data (salt and pepper).
+
+    One per feature of a table, per pixel of an image or signal, and per
+    feature (over the real time steps) of sequences.
+    """
+    if architecture.input_kind != "sequence":
+        return X.min(axis=0), X.max(axis=0)
+    steps = X.reshape(-1, X.shape[-1])
+    if lengths is not None:
+        steps = steps[(np.arange(X.shape[1]) < lengths[:, None]).ravel()]
+    return steps.min(axis=0), steps.max(axis=0)

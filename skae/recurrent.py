@@ -4,36 +4,14 @@ from __future__ import annotations
 
 from numbers import Integral
 
-import numpy as np
-import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._base import FLOAT_DTYPES, BaseAutoEncoder
-from ._modules import RNN_CELLS, RecurrentSeq2Seq
-
-
-def _split_batch(batch):
-    """``(X, lengths)`` of a training batch; ``lengths=None`` for fixed-length data."""
-    return batch if isinstance(batch, tuple) else (batch, None)
-
-
-def _step_errors(module, X: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-    """Squared reconstruction error per time step, averaged over features.
-
-    Shape (batch, time) with time = the longest sequence of the batch; padded
-    steps are exactly 0, so neither the loss nor a score ever sees padding.
-    """
-    if lengths is None:
-        return ((module(X) - X) ** 2).mean(dim=2)
-    # The one host-device sync of a variable-length batch: packing needs the
-    # lengths on the CPU, and the longest sequence sets the time axis.
-    lengths_cpu = lengths.cpu()
-    X = X[:, : int(lengths_cpu.max())]
-    err = ((module(X, lengths_cpu) - X) ** 2).mean(dim=2)
-    valid = torch.arange(X.shape[1], device=X.device) < lengths[:, None]
-    return torch.where(valid, err, 0.0)
+from . import _inputs
+from ._base import BaseAutoEncoder
+from ._modules import RNN_CELLS
+from .architectures import Recurrent
 
 
 class RecurrentAutoEncoder(BaseAutoEncoder):
@@ -185,7 +163,7 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
         **{
             key: value
             for key, value in BaseAutoEncoder._parameter_constraints.items()
-            if key not in ("hidden_layer_sizes", "activation")
+            if key not in ("hidden_layer_sizes", "activation", "architecture")
         },
         "cell": [StrOptions(set(RNN_CELLS))],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
@@ -243,124 +221,8 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
 
     # ------------------------------------------------------------- the hooks
 
-    def _build_module(self, n_features):
-        return RecurrentSeq2Seq(
-            n_features,
-            self.n_components,
-            self.cell,
-            self.hidden_size,
-            self.num_layers,
-            self.bidirectional,
-        )
-
-    def _loss(self, module, batch, training):
-        X, lengths = _split_batch(batch)
-        err = _step_errors(module, X, lengths)
-        n_steps = err.numel() if lengths is None else lengths.sum()
-        return err.sum() / n_steps
-
-    def _score_batch(self, module, X, lengths=None):
-        err = _step_errors(module, X, lengths)
-        if lengths is None:
-            return -err.mean(dim=1)
-        return -err.sum(dim=1) / lengths
-
-    # ---------------------------------------------------------- input forms
-
-    def _validate_input(self, X, *, reset):
-        return self._read(X, reset=reset)[0]
-
-    def _read(self, X, *, reset):
-        """Check sequences ``X`` in any of the three forms.
-
-        Returns ``(arrays, form)``: ``arrays`` is ``(padded,)`` when all
-        sequences have one length, else ``(padded, lengths)``, with ``padded``
-        of shape (n_samples, longest, n_features) zero-padded at the end;
-        ``form`` is "table" (2-D), "array" (3-D) or "list".
-        """
-        if isinstance(X, (list, tuple)) and len(X) == 0:
-            raise ValueError("X is an empty list; expected at least one sequence.")
-        if isinstance(X, (list, tuple)) and any(np.ndim(x) >= 2 for x in X):
-            form, seqs = "list", self._check_sequence_list(X)
-        elif getattr(X, "ndim", None) == 3:
-            form = "array"
-            X = check_array(X, dtype=FLOAT_DTYPES, allow_nd=True, input_name="X")
-            if X.shape[2] == 0:
-                raise ValueError(f"X of shape {X.shape} has no features per time step.")
-            seqs = X
-        else:
-            form, seqs = "table", self._check_table(X, reset)[:, :, None]
-
-        n_features = seqs[0].shape[1]
-        if reset:
-            if form != "table":
-                self.n_features_in_ = n_features
-                self.__dict__.pop("feature_names_in_", None)
-            self.n_features_per_step_ = n_features
-            self._fit_form = form
-        elif n_features != self.n_features_per_step_:
-            raise ValueError(
-                f"X has {n_features} features per time step, but {type(self).__name__} "
-                f"was fitted on sequences with {self.n_features_per_step_}."
-            )
-
-        if form != "list":
-            if reset:
-                self.n_timesteps_in_ = seqs.shape[1]
-            return (seqs,), form
-        lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-        padded = np.zeros((len(seqs), lengths.max(), n_features), dtype=np.result_type(*seqs))
-        for i, s in enumerate(seqs):
-            padded[i, : len(s)] = s
-        fixed = lengths.min() == lengths.max()
-        if reset:
-            self.n_timesteps_in_ = int(lengths[0]) if fixed else None
-        return ((padded,) if fixed else (padded, lengths)), form
-
-    def _check_table(self, X, reset) -> np.ndarray:
-        """A 2-D ``X``: univariate sequences, one per row."""
-        if reset or getattr(self, "_fit_form", None) == "table":
-            return validate_data(self, X, dtype=FLOAT_DTYPES, reset=reset)
-        X = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
-        if self.n_features_per_step_ != 1:
-            raise ValueError(
-                f"A 2-D X of shape {X.shape} reads as univariate sequences, but "
-                f"{type(self).__name__} was fitted on sequences with "
-                f"{self.n_features_per_step_} features per time step; pass a 3-D "
-                "array or a list of 2-D arrays."
-            )
-        return X
-
-    @staticmethod
-    def _check_sequence_list(X) -> list[np.ndarray]:
-        """A list of 2-D arrays ``(n_timesteps_i, n_features)``."""
-        seqs = []
-        for i, x in enumerate(X):
-            if np.ndim(x) != 2:
-                raise ValueError(
-                    f"X is a list of sequences, so each must be a 2-D array "
-                    f"(n_timesteps, n_features); X[{i}] has shape {np.shape(x)}."
-                )
-            if np.shape(x)[0] == 0:
-                raise ValueError(
-                    f"X[{i}] is an empty sequence (shape {np.shape(x)}); every "
-                    "sequence needs at least one time step."
-                )
-            x = check_array(x, dtype=FLOAT_DTYPES, input_name=f"X[{i}]")
-            if seqs and x.shape[1] != seqs[0].shape[1]:
-                raise ValueError(
-                    f"X[{i}] has {x.shape[1]} features per time step, but X[0] has "
-                    f"{seqs[0].shape[1]}; all sequences need the same number."
-                )
-            seqs.append(x)
-        return seqs
-
-    @staticmethod
-    def _as_form(padded: np.ndarray, lengths, form: str):
-        """Sequences ``padded`` (n, time, ...) in the output form matching ``form``."""
-        if form == "list":
-            return [padded[i, :n] for i, n in enumerate(lengths)]
-        return padded
+    def _configured_architecture(self):
+        return Recurrent(self.cell, self.hidden_size, self.num_layers, self.bidirectional)
 
     # ------------------------------------------------------------ inference
 
@@ -381,66 +243,14 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
             the mean of each sequence's errors.
         """
         check_is_fitted(self)
-        arrays, form = self._read(X, reset=False)
+        arrays, form = self._read_input(X, reset=False)
 
         def errors(module, X, lengths=None):
-            err = _step_errors(module, X, lengths)
+            err = self._errors(module, X, lengths)[0].mean(dim=2)  # (batch, longest)
             return F.pad(err, (0, X.shape[1] - err.shape[1]))  # back to the full length
 
         out = self._batched(errors, *arrays)
         lengths = arrays[1] if len(arrays) > 1 else [out.shape[1]] * len(out)
-        return self._as_form(out, lengths, form)
-
-    def inverse_transform(self, X, n_timesteps=None):
-        """Decode codes into sequences.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_components)
-            Codes, e.g. from :meth:`transform`.
-        n_timesteps : int, array-like of int of shape (n_samples,) or None, default=None
-            Length of the decoded sequences, or one length per code. None
-            means the training length, which exists only when all training
-            sequences had one length.
-
-        Returns
-        -------
-        X_original : ndarray or list of ndarray
-            Sequences in the form of the training input: (n_samples,
-            n_timesteps) for 2-D, (n_samples, n_timesteps, n_features) for 3-D,
-            a list of (n_timesteps, n_features) arrays for a list (and always
-            for per-code lengths). In the dtype of the codes.
-        """
-        check_is_fitted(self)
-        Z = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
-        if Z.shape[1] != self.n_components:
-            raise ValueError(
-                f"X has {Z.shape[1]} features, but {type(self).__name__} decodes "
-                f"codes of n_components={self.n_components} features."
-            )
-        if n_timesteps is None:
-            if self.n_timesteps_in_ is None:
-                raise ValueError(
-                    f"{type(self).__name__} was fitted on sequences of different "
-                    "lengths, so it has no default output length: pass n_timesteps "
-                    "(an int, or one int per code)."
-                )
-            n_timesteps = self.n_timesteps_in_
-        lengths = np.asarray(n_timesteps)
-        if (
-            lengths.dtype.kind not in "iu"
-            or lengths.ndim > 1
-            or (lengths.ndim == 1 and len(lengths) != len(Z))
-            or np.any(lengths < 1)
-        ):
-            raise ValueError(
-                f"n_timesteps must be a positive int or {len(Z)} positive ints (one "
-                f"per code), got {n_timesteps!r}."
-            )
-        longest = int(lengths.max())
-        out = self._batched(lambda m, z: m.decode(z, longest), Z)
-        if lengths.ndim == 1:
-            return self._as_form(out, lengths, "list")
-        if self._fit_form == "table":
-            return out[:, :, 0]
-        return self._as_form(out, [longest] * len(out), self._fit_form)
+        if form == "sequence_table":
+            return out
+        return _inputs.as_form(out, form, lengths)

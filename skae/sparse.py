@@ -5,28 +5,28 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import torch
-import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseAutoEncoder
-from ._modules import MLPAutoEncoder
+from ._base import BaseAutoEncoder, _batch_mean, _split_batch, _trim
+from ._modules import Network
 
 
-class SparseCodeMLP(MLPAutoEncoder):
-    """:class:`MLPAutoEncoder` whose code goes through a sparsifying function.
+class SparseCode(Network):
+    """A :class:`~skae._modules.Network` whose code goes through a sparsifying function.
 
     ``"l1"``: ReLU (exact zeros, the L1 penalty pushes more entries to them);
     ``"kl"``: sigmoid (activations in (0, 1), pushed towards a small mean);
     ``"topk"``: the ``k`` largest entries of each row are kept, the rest set to 0.
+    Any architecture's linear code works.
     """
 
-    def __init__(self, n_features, n_components, hidden_layer_sizes, activation, sparsity, k):
-        super().__init__(n_features, n_components, hidden_layer_sizes, activation)
+    def __init__(self, net, sequential, sparsity, k):
+        super().__init__(net, sequential)
         self.sparsity = sparsity
         self.k = k
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.encoder(x)  # (batch, n_components)
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        z = super().encode(x, lengths)  # (batch, n_components)
         if self.sparsity == "l1":
             return torch.relu(z)
         if self.sparsity == "kl":
@@ -45,6 +45,11 @@ class SparseAutoEncoder(BaseAutoEncoder):
     ----------
     n_components : int, default=8
         Size of the code; may exceed ``n_features`` (an overcomplete code).
+    architecture : Architecture or None, default=None
+        The network, from :mod:`skae.architectures` (MLP, convolutional,
+        recurrent, or your own); it decides which inputs ``fit`` takes. None:
+        an MLP with ``hidden_layer_sizes`` and ``activation``. Tune its
+        parameters as ``architecture__<param>``.
     sparsity : {"l1", "kl", "topk"}, default="l1"
         How codes are made sparse. ``"l1"``: ReLU codes (exact zeros) with an
         L1 penalty ``sparsity_weight * mean(|code|)``. ``"kl"``: sigmoid codes
@@ -64,8 +69,9 @@ class SparseAutoEncoder(BaseAutoEncoder):
     hidden_layer_sizes : int or tuple of int, default=(64,)
         Widths of the encoder's hidden layers, input side first; the decoder
         mirrors them. ``()`` gives the classic one-layer sparse autoencoder.
+        Used only when ``architecture=None``.
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-        Activation between hidden layers.
+        Activation between hidden layers. Used only when ``architecture=None``.
     alpha : float, default=0.0
         L2 penalty, applied as Adam's ``weight_decay``.
     batch_size : int, default=256
@@ -120,6 +126,11 @@ class SparseAutoEncoder(BaseAutoEncoder):
         Negative validation loss of each epoch, with ``early_stopping``.
     best_validation_score_ : float
         Best of ``validation_scores_``, with ``early_stopping``.
+    input_shape_ : tuple of int
+        Shape of one sample as the network sees it (see
+        :class:`AutoEncoder`); later calls must match it.
+    architecture_ : Architecture
+        The network's parameter object the module was built from.
     module_ : torch.nn.Module
         The fitted encoder/decoder.
     history_ : skorch.History
@@ -164,6 +175,7 @@ class SparseAutoEncoder(BaseAutoEncoder):
         self,
         n_components=8,
         *,
+        architecture=None,
         sparsity="l1",
         sparsity_weight=0.1,
         sparsity_target=0.05,
@@ -188,6 +200,7 @@ class SparseAutoEncoder(BaseAutoEncoder):
     ):
         super().__init__(
             n_components,
+            architecture=architecture,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             alpha=alpha,
@@ -211,26 +224,21 @@ class SparseAutoEncoder(BaseAutoEncoder):
         self.sparsity_target = sparsity_target
         self.k = k
 
-    def _prepare_fit(self, X):
+    def _prepare_fit(self, X, lengths=None):
         if self.sparsity == "topk" and self.k > self.n_components:
             raise ValueError(
                 f"k={self.k} exceeds n_components={self.n_components}; with "
                 "sparsity='topk', k must be at most n_components."
             )
 
-    def _build_module(self, n_features):
-        return SparseCodeMLP(
-            n_features,
-            self.n_components,
-            self._hidden_layer_sizes(),
-            self.activation,
-            self.sparsity,
-            self.k,
-        )
+    def _build_module(self, input_shape):
+        return SparseCode(self._build_network(input_shape), self._sequential, self.sparsity, self.k)
 
-    def _loss(self, module, X, training):
-        z = module.encode(X)  # (batch, n_components)
-        loss = F.mse_loss(module.decode(z), X)
+    def _loss(self, module, batch, training):
+        X, lengths = _split_batch(batch)
+        X = _trim(X, lengths)
+        z = module.encode(X, lengths)  # (batch, n_components)
+        loss = _batch_mean(self._decode_errors(module, z, X, lengths), lengths)
         if self.sparsity == "l1":
             return loss + self.sparsity_weight * z.abs().mean()
         if self.sparsity == "kl":

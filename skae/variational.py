@@ -13,8 +13,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._base import BaseAutoEncoder
-from ._modules import MLPAutoEncoder
+from ._base import BaseAutoEncoder, _split_batch, _trim, _valid_steps
+from ._modules import Network
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -55,11 +55,20 @@ def _mix(z):
     return z ^ _shr(z, 31)
 
 
-def _row_keys(X, seed):
-    """A 64-bit key per row from its float32 bits and ``seed``: (batch,) int64."""
+def _row_keys(X, seed, valid=None):
+    """A 64-bit key per row from its float32 bits and ``seed``: (batch,) int64.
+
+    ``valid`` (a mask broadcastable to ``X``) leaves padding out, so that a
+    sequence's key does not depend on how far its batch is padded.
+    """
+    keep = None if valid is None else valid.expand(X.shape).flatten(1)
+    X = X.flatten(1)
     bits = X.contiguous().view(torch.int32).to(torch.int64) & 0xFFFFFFFF
     columns = torch.arange(X.shape[1], device=X.device) * GOLDEN + seed
-    return _mix(bits ^ _mix(columns)).sum(dim=1)
+    mixed = _mix(bits ^ _mix(columns))
+    if keep is not None:
+        mixed = mixed * keep
+    return mixed.sum(dim=1)
 
 
 def _row_normals(keys, start, stop, n_components):
@@ -80,37 +89,40 @@ def _row_normals(keys, start, stop, n_components):
     return normal.to(torch.float32).reshape(len(keys), stop - start, n_components).transpose(0, 1)
 
 
-class _VAEModule(nn.Module):
-    """MLP encoder to a diagonal Gaussian posterior, MLP decoder to a likelihood.
+class VAENetwork(Network):
+    """An architecture's module as a VAE: a Gaussian posterior and a likelihood.
 
-    ``encode``/``decode`` give the posterior mean and the decoder mean, so the
-    base class's ``transform``/``inverse_transform`` apply unchanged.
+    The architecture's encoder emits ``2 * n_components`` values per sample,
+    the posterior's mean and log-variance; ``encode``/``decode`` give the
+    posterior mean and the decoder mean, so the base class's
+    ``transform``/``inverse_transform`` apply unchanged.
     """
 
-    def __init__(self, n_features, n_components, hidden, activation, likelihood):
-        super().__init__()
-        self.net = MLPAutoEncoder(
-            n_features, n_components, hidden, activation, n_code_out=2 * n_components
-        )
+    def __init__(self, net, sequential, input_shape, likelihood):
+        super().__init__(net, sequential)
         self.likelihood = likelihood
-        self.width = max(n_features, 2 * n_components, *hidden)
         if likelihood == "gaussian":
-            # One learned variance per feature, shared by all z (see the class Notes).
-            self.raw_log_var = nn.Parameter(torch.zeros(n_features))
+            # One learned variance per value (per feature for sequences),
+            # shared by all z (see the class Notes).
+            shape = input_shape[-1:] if sequential else input_shape
+            self.raw_log_var = nn.Parameter(torch.zeros(shape))
 
-    def posterior(self, x):
-        mean, log_var = self.net.encode(x).chunk(2, dim=-1)
+    def posterior(self, x, lengths=None):
+        mean, log_var = super().encode(x, lengths).chunk(2, dim=-1)
         return mean, log_var  # (batch, n_components) each
 
-    def encode(self, x):
-        return self.posterior(x)[0]
+    def encode(self, x, lengths=None):
+        return self.posterior(x, lengths)[0]
 
-    def decode(self, z):
-        out = self.net.decode(z)
+    def decode_logits(self, z, n_timesteps=None):
+        """The decoder's raw output for ``z`` with any leading sample dims."""
+        lead = z.shape[:-1]
+        out = super().decode(z.reshape(-1, z.shape[-1]), n_timesteps)
+        return out.view(*lead, *out.shape[1:])  # (..., batch, *input_shape)
+
+    def decode(self, z, n_timesteps=None):
+        out = self.decode_logits(z, n_timesteps)
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
-
-    def forward(self, x):
-        return self.decode(self.encode(x))
 
     def decoder_log_var(self):
         # Adam moves a parameter by about the learning rate per step, so the
@@ -120,14 +132,26 @@ class _VAEModule(nn.Module):
         scaled = LOG_VAR_SPEED * self.raw_log_var
         return MIN_LOG_VAR + F.softplus(scaled - MIN_LOG_VAR)
 
-    def log_likelihood(self, x, z):
-        """log p(x | z) summed over features; ``z`` may carry leading sample dims."""
-        out = self.net.decode(z)  # (..., batch, n_features)
+    def log_likelihood(self, x, z, valid=None):
+        """log p(x | z) summed over all values of a sample (real steps only).
+
+        ``z`` may carry leading sample dims; ``valid`` masks padded steps.
+        """
+        out = self.decode_logits(z, x.shape[1] if self.sequential else None)
         if self.likelihood == "bernoulli":
             # x * log(sigmoid(l)) + (1 - x) * log(1 - sigmoid(l)), stably.
-            return (x * out - F.softplus(out)).sum(-1)
-        log_var = self.decoder_log_var()
-        return -0.5 * (LOG_2PI + log_var + (x - out) ** 2 * torch.exp(-log_var)).sum(-1)
+            ll = x * out - F.softplus(out)
+        else:
+            log_var = self.decoder_log_var()
+            ll = -0.5 * (LOG_2PI + log_var + (x - out) ** 2 * torch.exp(-log_var))
+        if valid is not None:
+            ll = torch.where(valid, ll, 0.0)
+        return ll.flatten(ll.ndim - x.ndim + 1).sum(-1)  # (..., batch)
+
+
+def _mask(X, lengths):
+    """Mask of the real steps of padded sequences ``X`` (None when nothing is padded)."""
+    return None if lengths is None else _valid_steps(X, lengths)
 
 
 def _kl_to_prior(mean, log_var):
@@ -150,6 +174,11 @@ class VariationalAutoEncoder(BaseAutoEncoder):
     ----------
     n_components : int, default=8
         Number of latent dimensions.
+    architecture : Architecture or None, default=None
+        The network, from :mod:`skae.architectures` (MLP, convolutional,
+        recurrent, or your own); it decides which inputs ``fit`` takes. None:
+        an MLP with ``hidden_layer_sizes`` and ``activation``. Tune its
+        parameters as ``architecture__<param>``.
     beta : float, default=1.0
         Weight of the KL term of the training loss. ``1`` is the plain VAE;
         larger values pull the posterior towards the prior (smoother, less
@@ -167,9 +196,9 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         tighter as ``K`` grows, at ``K`` times the cost of the decoder.
     hidden_layer_sizes : int or tuple of int, default=(64,)
         Widths of the encoder's hidden layers, input side first. The decoder
-        uses them in reverse.
+        uses them in reverse. Used only when ``architecture=None``.
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-        Activation between layers.
+        Activation between layers. Used only when ``architecture=None``.
     alpha : float, default=0.0
         L2 penalty, applied as Adam's ``weight_decay``.
     batch_size : int, default=256
@@ -230,6 +259,11 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         Only with ``early_stopping=True``.
     best_validation_score_ : float
         Best of ``validation_scores_``. Only with ``early_stopping=True``.
+    input_shape_ : tuple of int
+        Shape of one sample as the network sees it (see
+        :class:`AutoEncoder`); later calls must match it.
+    architecture_ : Architecture
+        The network's parameter object the module was built from.
     module_ : torch.nn.Module
         The fitted encoder/decoder.
     history_ : skorch.History
@@ -298,6 +332,7 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         self,
         n_components=8,
         *,
+        architecture=None,
         beta=1.0,
         likelihood="gaussian",
         n_importance_samples=1,
@@ -321,6 +356,7 @@ class VariationalAutoEncoder(BaseAutoEncoder):
     ):
         super().__init__(
             n_components,
+            architecture=architecture,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             alpha=alpha,
@@ -345,13 +381,12 @@ class VariationalAutoEncoder(BaseAutoEncoder):
 
     # ----------------------------------------------------------------- hooks
 
-    def _build_module(self, n_features):
-        return _VAEModule(
-            n_features,
-            self.n_components,
-            self._hidden_layer_sizes(),
-            self.activation,
-            self.likelihood,
+    def _n_encoder_outputs(self):
+        return 2 * self.n_components  # the posterior's mean and log-variance
+
+    def _build_module(self, input_shape):
+        return VAENetwork(
+            self._build_network(input_shape), self._sequential, input_shape, self.likelihood
         )
 
     def _check_values(self, X):
@@ -362,26 +397,33 @@ class VariationalAutoEncoder(BaseAutoEncoder):
                 "use likelihood='gaussian'."
             )
 
-    def _loss(self, module, X, training):
-        mean, log_var = module.posterior(X)
+    def _loss(self, module, batch, training):
+        X, lengths = _split_batch(batch)
+        X = _trim(X, lengths)
+        mean, log_var = module.posterior(X, lengths)
         # Reparameterisation: z is a differentiable function of the noise.
         z = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
-        nll = -module.log_likelihood(X, z)
+        nll = -module.log_likelihood(X, z, _mask(X, lengths))
         return (nll + self.beta * _kl_to_prior(mean, log_var)).mean()
 
     # ------------------------------------------------------------ inference
 
-    def _log_likelihood_bound(self, module, X, seed):
+    def _log_likelihood_bound(self, module, X, seed, lengths=None):
         """ELBO (K = 1) or importance-weighted bound (K > 1) of each row of ``X``."""
         n_samples_z = self.n_importance_samples
-        mean, log_var = module.posterior(X)
+        X = _trim(X, lengths)
+        valid = _mask(X, lengths)
+        mean, log_var = module.posterior(X, lengths)
         std = torch.exp(0.5 * log_var)
-        keys = _row_keys(X, seed)
+        keys = _row_keys(X, seed, valid)
         if n_samples_z == 1:
             # The ELBO with the KL in closed form: less variance than sampling it.
             z = mean + std * _row_normals(keys, 0, 1, self.n_components)[0]
-            return module.log_likelihood(X, z) - _kl_to_prior(mean, log_var)
-        chunk = max(1, IMPORTANCE_CHUNK_ELEMENTS // (len(X) * module.width))
+            return module.log_likelihood(X, z, valid) - _kl_to_prior(mean, log_var)
+        # A sample's decoder activations: several times its size for a
+        # convolutional or recurrent network, its widest layer for an MLP.
+        width = 8 * max(X[0].numel(), 2 * self.n_components, 64)
+        chunk = max(1, IMPORTANCE_CHUNK_ELEMENTS // (len(X) * width))
         total = None
         for start in range(0, n_samples_z, chunk):
             stop = min(start + chunk, n_samples_z)
@@ -389,7 +431,7 @@ class VariationalAutoEncoder(BaseAutoEncoder):
             z = mean + std * eps
             log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
             log_post = -0.5 * (LOG_2PI + log_var + eps**2).sum(-1)
-            log_w = module.log_likelihood(X, z) + log_prior - log_post  # (k, batch)
+            log_w = module.log_likelihood(X, z, valid) + log_prior - log_post  # (k, batch)
             part = torch.logsumexp(log_w, dim=0)
             total = part if total is None else torch.logaddexp(total, part)
         return total - math.log(n_samples_z)
@@ -415,9 +457,9 @@ class VariationalAutoEncoder(BaseAutoEncoder):
             Per-sample log-likelihood bound (sum over features).
         """
         check_is_fitted(self)
-        (X,) = self._validate_input(X, reset=False)
+        arrays = self._validate_input(X, reset=False)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        return self._batched(lambda m, x: self._log_likelihood_bound(m, x, seed), X)
+        return self._batched(lambda m, x, *a: self._log_likelihood_bound(m, x, seed, *a), *arrays)
 
     def posterior(self, X):
         """Mean and log-variance of the Gaussian posterior q(z|x) of each sample.
@@ -438,8 +480,8 @@ class VariationalAutoEncoder(BaseAutoEncoder):
             Posterior log-variances.
         """
         check_is_fitted(self)
-        (X,) = self._validate_input(X, reset=False)
-        stats = self._batched(lambda m, x: torch.cat(m.posterior(x), dim=1), X)
+        arrays = self._validate_input(X, reset=False)
+        stats = self._batched(lambda m, *x: torch.cat(m.posterior(*x), dim=1), *arrays)
         return stats[:, : self.n_components], stats[:, self.n_components :]
 
     def sample(self, n_samples=1, random_state=None):
@@ -458,16 +500,23 @@ class VariationalAutoEncoder(BaseAutoEncoder):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features)
-            The samples: 0/1 values for ``likelihood="bernoulli"``.
+        X : ndarray of shape (n_samples, n_features) or (n_samples, *input_shape)
+            The samples, in the form of the training input (flat rows,
+            images, signals or sequences of the training length): 0/1 values
+            for ``likelihood="bernoulli"``.
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
+        n_timesteps = None
+        if self._sequential:
+            n_timesteps = int(self._output_lengths(None, n_samples))
         rng = check_random_state(random_state)
         z = rng.standard_normal((n_samples, self.n_components))
-        mean = self._batched(lambda m, z: m.decode(z), z)
+        mean = self._batched(lambda m, z: m.decode(z, n_timesteps), z)
         if self.likelihood == "bernoulli":
-            return (rng.uniform(size=mean.shape) < mean).astype(np.float64)
-        std = np.exp(0.5 * self.module_.decoder_log_var().detach().cpu().numpy())
-        return mean + std * rng.standard_normal(mean.shape)
+            draws = (rng.uniform(size=mean.shape) < mean).astype(np.float64)
+        else:
+            std = np.exp(0.5 * self.module_.decoder_log_var().detach().cpu().numpy())
+            draws = mean + std * rng.standard_normal(mean.shape)
+        return self._as_fit_form(draws, [n_timesteps] * n_samples)

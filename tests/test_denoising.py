@@ -18,10 +18,11 @@ class RecordTrainingInputs(Callback):
         return self
 
     def on_train_begin(self, net, **kwargs):
-        self.handle_ = net.module_.register_forward_pre_hook(self._hook)
+        # The architecture's encoder: what the network actually reads.
+        self.handle_ = net.module_.net.encoder.register_forward_pre_hook(self._hook)
 
     def _hook(self, module, args):
-        if module.training:
+        if module.training:  # inference is recorded by no test
             self.fed.append(args[0].detach().clone())
 
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):

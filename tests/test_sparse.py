@@ -24,7 +24,7 @@ def test_topk_codes_keep_the_k_largest_entries_per_row(X, k):
     np.testing.assert_array_equal((codes != 0).sum(axis=1), k)
     np.testing.assert_array_equal((model.transform(X) != 0).sum(axis=1), k)
     with torch.no_grad():
-        dense = model.module_.encoder(torch.tensor(X, dtype=torch.float32)).numpy()
+        dense = model.module_.net.encode(torch.tensor(X, dtype=torch.float32)).numpy()
     kth_largest = np.sort(dense, axis=1)[:, -k]
     kept = codes != 0
     np.testing.assert_allclose(codes[kept], dense[kept], rtol=1e-5, atol=1e-6)

@@ -1,0 +1,194 @@
+"""Reading inputs in the forms an architecture takes, and giving outputs back in them.
+
+An estimator's architecture says what it reads (its ``input_kind``): tables,
+images, signals or sequences. :func:`read` checks ``X`` at a public boundary
+and returns the aligned arrays the module takes plus the *form* ``X`` came in;
+:func:`as_form` puts per-sample outputs (reconstructions, error maps) back into
+that form. ``fit`` records the per-sample shape the module sees as
+``input_shape_``; every later call is checked against it, since
+``validate_data(allow_nd=True)`` alone checks only axis 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.utils.validation import check_array, validate_data
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def read(est, X, *, reset: bool, architecture):
+    """Check ``X`` for ``architecture``; return ``(arrays, form)``.
+
+    ``arrays`` is ``(X,)`` with ``X`` of shape (n_samples, *input_shape), or,
+    for variable-length sequences, ``(padded, lengths)``. ``reset=True`` (in
+    ``fit``) records ``input_shape_``, ``n_features_in_`` and the form of the
+    training input; otherwise ``X`` is checked against them.
+    """
+    kind = architecture.input_kind
+    if kind == "table":
+        X = validate_data(est, X, dtype=FLOAT_DTYPES, reset=reset)
+        arrays, form = (X,), "table"
+    elif kind == "sequence":
+        arrays, form = _read_sequences(est, X, reset)
+    else:
+        n_spatial = 2 if kind == "image" else 1
+        arrays, form = _read_grid(est, X, reset, n_spatial, architecture.declared_shape())
+    shape = arrays[0].shape[1:]
+    if kind == "sequence":
+        shape = (getattr(est, "n_timesteps_in_", None) if reset else None, shape[-1])
+    if reset:
+        est.input_shape_ = tuple(None if s is None else int(s) for s in shape)
+        est._fit_form = form
+    elif kind != "sequence" and tuple(shape) != tuple(est.input_shape_):
+        raise ValueError(
+            f"X has samples of shape {tuple(shape)} (as {type(est).__name__} reads "
+            f"them), but it was fitted on samples of shape {tuple(est.input_shape_)}."
+        )
+    return arrays, form
+
+
+def as_form(out: np.ndarray, form: str, lengths=None):
+    """Per-sample outputs ``out`` of shape (n, *input_shape) in the input's ``form``."""
+    if form == "flat":
+        return out.reshape(len(out), -1)
+    if form == "nochannel":
+        return out[:, 0]
+    if form == "sequence_table":
+        return out[:, :, 0]
+    if form == "list":
+        return [out[i, :n] for i, n in enumerate(lengths)]
+    return out  # "table", "channels", "array"
+
+
+# ------------------------------------------------------------------ grids
+
+
+def _read_grid(est, X, reset, n_spatial: int, declared):
+    """Images (n_spatial=2) or signals (n_spatial=1) in their three forms."""
+    name = "image" if n_spatial == 2 else "signal"
+    ndim = getattr(X, "ndim", None)
+    ndim = np.ndim(X) if ndim is None else ndim
+    if ndim == 2:
+        X = validate_data(est, X, dtype=FLOAT_DTYPES, reset=reset)
+        if declared is None and n_spatial == 2:
+            raise ValueError(
+                f"X is 2-D (shape {X.shape}), so each row must be a flat image: give its "
+                "shape once as Convolutional2D(input_shape=(h, w)) or (c, h, w), or pass "
+                "X as (n_samples, h, w) or (n_samples, c, h, w)."
+            )
+        shape = (1, X.shape[1]) if declared is None else declared
+        if math.prod(shape) != X.shape[1]:
+            raise ValueError(
+                f"X has {X.shape[1]} features per row, but input_shape={shape} holds "
+                f"{math.prod(shape)} values per {name}."
+            )
+        return (X.reshape(len(X), *shape),), "flat"
+    if ndim not in (n_spatial + 1, n_spatial + 2):
+        forms = (
+            "(n_samples, h, w), (n_samples, c, h, w) or flat rows (n_samples, c * h * w)"
+            if n_spatial == 2
+            else "(n_samples, length), (n_samples, c, length) or flat rows with input_shape"
+        )
+        raise ValueError(f"Expected {name}s as {forms}; got an array with {ndim} dimensions.")
+    X = check_array(X, dtype=FLOAT_DTYPES, allow_nd=True, input_name="X")
+    if 0 in X.shape[1:]:
+        raise ValueError(f"X of shape {X.shape} has an empty dimension.")
+    form = "nochannel" if ndim == n_spatial + 1 else "channels"
+    if form == "nochannel":
+        X = X[:, None]
+    if reset:
+        est.n_features_in_ = math.prod(X.shape[1:])
+        est.__dict__.pop("feature_names_in_", None)
+    return (X,), form
+
+
+# -------------------------------------------------------------- sequences
+
+
+def _read_sequences(est, X, reset):
+    """Sequences in any of the three forms of :class:`~skae.RecurrentAutoEncoder`.
+
+    Returns ``(arrays, form)``: ``arrays`` is ``(padded,)`` when all sequences
+    have one length, else ``(padded, lengths)``, with ``padded`` of shape
+    (n_samples, longest, n_features) zero-padded at the end; ``form`` is
+    "sequence_table" (2-D), "array" (3-D) or "list".
+    """
+    if isinstance(X, (list, tuple)) and len(X) == 0:
+        raise ValueError("X is an empty list; expected at least one sequence.")
+    if isinstance(X, (list, tuple)) and any(np.ndim(x) >= 2 for x in X):
+        form, seqs = "list", _check_sequence_list(X)
+    elif getattr(X, "ndim", None) == 3:
+        form = "array"
+        X = check_array(X, dtype=FLOAT_DTYPES, allow_nd=True, input_name="X")
+        if X.shape[2] == 0:
+            raise ValueError(f"X of shape {X.shape} has no features per time step.")
+        seqs = X
+    else:
+        form, seqs = "sequence_table", _check_table(est, X, reset)[:, :, None]
+
+    n_features = seqs[0].shape[1]
+    if reset:
+        if form != "sequence_table":
+            est.n_features_in_ = n_features
+            est.__dict__.pop("feature_names_in_", None)
+        est.n_features_per_step_ = n_features
+    elif n_features != est.n_features_per_step_:
+        raise ValueError(
+            f"X has {n_features} features per time step, but {type(est).__name__} "
+            f"was fitted on sequences with {est.n_features_per_step_}."
+        )
+
+    if form != "list":
+        if reset:
+            est.n_timesteps_in_ = seqs.shape[1]
+        return (seqs,), form
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    padded = np.zeros((len(seqs), lengths.max(), n_features), dtype=np.result_type(*seqs))
+    for i, s in enumerate(seqs):
+        padded[i, : len(s)] = s
+    fixed = lengths.min() == lengths.max()
+    if reset:
+        est.n_timesteps_in_ = int(lengths[0]) if fixed else None
+    return ((padded,) if fixed else (padded, lengths)), form
+
+
+def _check_table(est, X, reset) -> np.ndarray:
+    """A 2-D ``X``: univariate sequences, one per row."""
+    if reset or getattr(est, "_fit_form", None) == "sequence_table":
+        return validate_data(est, X, dtype=FLOAT_DTYPES, reset=reset)
+    X = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
+    if est.n_features_per_step_ != 1:
+        raise ValueError(
+            f"A 2-D X of shape {X.shape} reads as univariate sequences, but "
+            f"{type(est).__name__} was fitted on sequences with "
+            f"{est.n_features_per_step_} features per time step; pass a 3-D "
+            "array or a list of 2-D arrays."
+        )
+    return X
+
+
+def _check_sequence_list(X) -> list[np.ndarray]:
+    """A list of 2-D arrays ``(n_timesteps_i, n_features)``."""
+    seqs = []
+    for i, x in enumerate(X):
+        if np.ndim(x) != 2:
+            raise ValueError(
+                f"X is a list of sequences, so each must be a 2-D array "
+                f"(n_timesteps, n_features); X[{i}] has shape {np.shape(x)}."
+            )
+        if np.shape(x)[0] == 0:
+            raise ValueError(
+                f"X[{i}] is an empty sequence (shape {np.shape(x)}); every "
+                "sequence needs at least one time step."
+            )
+        x = check_array(x, dtype=FLOAT_DTYPES, input_name=f"X[{i}]")
+        if seqs and x.shape[1] != seqs[0].shape[1]:
+            raise ValueError(
+                f"X[{i}] has {x.shape[1]} features per time step, but X[0] has "
+                f"{seqs[0].shape[1]}; all sequences need the same number."
+            )
+        seqs.append(x)
+    return seqs

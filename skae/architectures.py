@@ -1,0 +1,477 @@
+"""Networks as parameters: what an estimator's ``architecture`` can be.
+
+Every skae family is an *objective* (plain reconstruction, denoising,
+sparsity, the variational bound); the network it trains is a separate
+parameter, ``architecture``. An architecture is a small parameter object, as
+a scikit-learn kernel is: it has its own hyper-parameters, ``get_params`` and
+``set_params``, clones and pickles, and a search tunes it through
+``architecture__<param>``. At ``fit`` the estimator asks it to build a torch
+module for the input shape it saw.
+
+* :class:`MLP`: fully connected layers, for tables (the default network of
+  the dense families).
+* :class:`Convolutional2D`: strided convolutions and transposed convolutions,
+  for images.
+* :class:`Convolutional1D`: the same in one dimension, for fixed-length
+  signals.
+* :class:`Recurrent`: LSTM/GRU sequence-to-sequence, for sequences of any
+  length (the network of :class:`~skae.RecurrentAutoEncoder`).
+* Your own network: subclass :class:`Architecture` (see its docstring for the
+  protocol).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral
+
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+
+from ._modules import ACTIVATIONS, RNN_CELLS, MLPAutoEncoder, RecurrentSeq2Seq
+
+__all__ = [
+    "MLP",
+    "Architecture",
+    "Convolutional1D",
+    "Convolutional2D",
+    "Recurrent",
+]
+
+# What an architecture reads: the input forms, and so the ranks, it takes.
+INPUT_KINDS = ("table", "signal", "image", "sequence")
+
+
+class Architecture(BaseEstimator):
+    """Base class of the networks an estimator's ``architecture`` can be.
+
+    Subclass it to train your own torch module with any skae objective. A
+    subclass, as a scikit-learn estimator, takes its hyper-parameters as
+    keyword arguments of ``__init__`` and stores them unchanged, so that it
+    clones, pickles and tunes as ``architecture__<param>`` in a search. It
+    says which inputs it reads with the class attribute ``input_kind`` and
+    builds its module in :meth:`build`.
+
+    ``input_kind`` is one of:
+
+    * ``"table"``: 2-D arrays ``(n_samples, n_features)``; the module sees
+      ``(batch, n_features)``.
+    * ``"image"``: ``(n, h, w)``, channels-first ``(n, c, h, w)``, or flat rows
+      ``(n, c * h * w)`` when the subclass has an ``input_shape`` parameter set;
+      the module sees ``(batch, c, h, w)``.
+    * ``"signal"``: ``(n, length)`` as one channel, ``(n, c, length)``, or flat
+      rows with ``input_shape``; the module sees ``(batch, c, length)``.
+    * ``"sequence"``: the three forms of :class:`~skae.RecurrentAutoEncoder`;
+      the module sees zero-padded ``(batch, time, n_features)`` and the
+      sequences' lengths.
+
+    The module returned by :meth:`build` has two methods:
+
+    * ``encode(x)`` -> ``(batch, n_outputs)``, a linear code (no activation:
+      the objective adds one where it needs it);
+    * ``decode(z)`` with ``z`` of shape ``(batch, n_components)`` -> a tensor of
+      the input's shape ``(batch, *input_shape)``, linear too.
+
+    For ``input_kind="sequence"`` they are ``encode(x, lengths)`` (``lengths``
+    is None when all sequences of the batch have the same length) and
+    ``decode(z, n_timesteps)``.
+
+    ``n_outputs`` is ``n_components`` except where an objective needs more
+    numbers per sample from the encoder (the variational family asks for
+    ``2 * n_components``: the posterior's mean and log-variance).
+
+    Examples
+    --------
+    A linear autoencoder written by hand:
+
+    >>> import numpy as np
+    >>> from torch import nn
+    >>> from skae import AutoEncoder
+    >>> from skae.architectures import Architecture
+    >>> class Linear(nn.Module):
+    ...     def __init__(self, n_features, n_outputs, n_components):
+    ...         super().__init__()
+    ...         self.encoder = nn.Linear(n_features, n_outputs)
+    ...         self.decoder = nn.Linear(n_components, n_features)
+    ...     def encode(self, x):
+    ...         return self.encoder(x)
+    ...     def decode(self, z):
+    ...         return self.decoder(z)
+    >>> class LinearArchitecture(Architecture):
+    ...     input_kind = "table"
+    ...     def build(self, input_shape, n_components, n_outputs):
+    ...         return Linear(input_shape[0], n_outputs, n_components)
+    >>> X = np.random.RandomState(0).normal(size=(100, 5))
+    >>> ae = AutoEncoder(2, architecture=LinearArchitecture(), max_iter=5, random_state=0)
+    >>> ae.fit(X).transform(X).shape
+    (100, 2)
+    """
+
+    input_kind = "table"
+
+    def build(self, input_shape: tuple, n_components: int, n_outputs: int) -> nn.Module:
+        """Return a fresh torch module for inputs of ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The shape of one sample as the module sees it: ``(n_features,)``
+            for tables, ``(c, h, w)`` for images, ``(c, length)`` for signals,
+            ``(n_timesteps, n_features)`` for sequences (``n_timesteps`` is
+            None when the training sequences have different lengths).
+        n_components : int
+            Size of the code that ``decode`` takes.
+        n_outputs : int
+            Number of values ``encode`` returns per sample.
+
+        Returns
+        -------
+        module : torch.nn.Module
+            A module with ``encode`` and ``decode`` (see the class docstring).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement build().")
+
+
+def _positive_ints(value, name: str) -> tuple:
+    """``value`` (an int or a sequence of ints) as a tuple of positive ints."""
+    sizes = (value,) if isinstance(value, Integral) else value
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        sizes = None
+    if sizes is None or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
+    ):
+        raise ValueError(f"{name} must be a positive int or a sequence of them, got {value!r}.")
+    return sizes
+
+
+class MLP(Architecture):
+    """Fully connected encoder and mirrored decoder, for tables.
+
+    The encoder maps each sample through ``hidden_layer_sizes`` to a linear
+    code; the decoder uses the same widths in reverse. This is the network of
+    :class:`~skae.AutoEncoder` when ``architecture=None``, where it is
+    configured by the estimator's own ``hidden_layer_sizes`` and
+    ``activation``.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default=(64,)
+        Widths of the encoder's hidden layers, input side first. ``()`` gives
+        a linear encoder and decoder.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation between layers. Codes and reconstructions are linear.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import AutoEncoder
+    >>> from skae.architectures import MLP
+    >>> X = np.random.RandomState(0).normal(size=(100, 6))
+    >>> ae = AutoEncoder(2, architecture=MLP((16, 8), activation="tanh"),
+    ...                  max_iter=5, random_state=0).fit(X)
+    >>> ae.transform(X).shape
+    (100, 2)
+    """
+
+    input_kind = "table"
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+    }
+
+    def __init__(self, hidden_layer_sizes=(64,), activation="relu"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+
+    def build(self, input_shape, n_components, n_outputs):
+        self._validate_params()
+        hidden = _positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
+        return MLPAutoEncoder(
+            input_shape[0], n_components, hidden, self.activation, n_code_out=n_outputs
+        )
+
+
+class Recurrent(Architecture):
+    """LSTM or GRU sequence-to-sequence network with a repeat-vector decoder.
+
+    The encoder reads each sequence (packed, so padding never enters it) and
+    projects its final hidden state to the code; the decoder feeds the code
+    at every step into a unidirectional recurrent network and maps each of
+    its states back to the input features. The network of
+    :class:`~skae.RecurrentAutoEncoder`, which documents the input forms.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru"}, default="lstm"
+        Recurrent unit of the encoder and the decoder.
+    hidden_size : int, default=64
+        Size of the recurrent state of each layer.
+    num_layers : int, default=1
+        Number of stacked recurrent layers in the encoder and in the decoder.
+    bidirectional : bool, default=False
+        If True, the encoder also reads each sequence backwards.
+
+    Examples
+    --------
+    A denoising LSTM autoencoder on univariate sequences:
+
+    >>> import numpy as np
+    >>> from skae import DenoisingAutoEncoder
+    >>> from skae.architectures import Recurrent
+    >>> t = np.linspace(0, 4 * np.pi, 20)
+    >>> X = np.sin(t + np.random.RandomState(0).uniform(0, 6, size=(32, 1)))
+    >>> dae = DenoisingAutoEncoder(2, architecture=Recurrent(hidden_size=8),
+    ...                            max_iter=3, random_state=0).fit(X)
+    >>> dae.denoise(X).shape
+    (32, 20)
+    """
+
+    input_kind = "sequence"
+
+    _parameter_constraints: dict = {
+        "cell": [StrOptions(set(RNN_CELLS))],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "num_layers": [Interval(Integral, 1, None, closed="left")],
+        "bidirectional": ["boolean"],
+    }
+
+    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+
+    def build(self, input_shape, n_components, n_outputs):
+        self._validate_params()
+        return RecurrentSeq2Seq(
+            input_shape[-1],
+            n_components,
+            self.cell,
+            self.hidden_size,
+            self.num_layers,
+            self.bidirectional,
+            n_code_out=n_outputs,
+        )
+
+
+# ------------------------------------------------------------ convolutions
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class ConvAutoEncoder(nn.Module):
+    """Strided convolutions down to a linear code, transposed convolutions back.
+
+    ``encode``: (batch, c, *spatial) -> conv/activation per entry of
+    ``channels`` (each with ``stride``) -> flatten -> linear -> (batch, n_outputs).
+    ``decode``: (batch, n_components) -> linear -> activation -> reshape to the
+    encoder's last feature map -> transposed convolutions mirroring the
+    encoder -> (batch, c, *spatial), linear at the end. Each transposed
+    convolution's ``output_padding`` is chosen so that every stage, and so the
+    output, has exactly the size of the matching encoder stage, odd sizes
+    included (7 -> 4 -> 7, 28 -> 14 -> 7 -> 14 -> 28).
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple,
+        n_components: int,
+        n_outputs: int,
+        channels: tuple,
+        kernel_size: int,
+        stride: int,
+        activation: str,
+    ):
+        super().__init__()
+        n_dims = len(input_shape) - 1
+        conv = nn.Conv1d if n_dims == 1 else nn.Conv2d
+        deconv = nn.ConvTranspose1d if n_dims == 1 else nn.ConvTranspose2d
+        act = ACTIVATIONS[activation]
+        padding = kernel_size // 2
+        widths = [input_shape[0], *channels]
+        sizes = [tuple(input_shape[1:])]  # spatial size after each stage
+        for _ in channels:
+            sizes.append(tuple(_conv_out(s, kernel_size, stride, padding) for s in sizes[-1]))
+        if any(s < 1 for s in sizes[-1]):
+            raise ValueError(
+                f"An input of shape {tuple(input_shape)} is too small for {len(channels)} "
+                f"convolutions with stride {stride} (sizes {sizes}); use fewer channels "
+                "entries or a smaller stride."
+            )
+
+        down: list[nn.Module] = []
+        for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
+            down += [conv(n_in, n_out, kernel_size, stride, padding), act()]
+        self.encoder = nn.Sequential(*down, nn.Flatten())
+        self.feature_shape = (widths[-1], *sizes[-1])
+        n_flat = math.prod(self.feature_shape)
+        self.to_code = nn.Linear(n_flat, n_outputs)
+        self.from_code = nn.Sequential(nn.Linear(n_components, n_flat), act())
+
+        up: list[nn.Module] = []
+        widths_up, sizes_up = widths[::-1], sizes[::-1]
+        stages = list(zip(widths_up[:-1], widths_up[1:], sizes_up[:-1], sizes_up[1:], strict=True))
+        for i, (n_in, n_out, size_in, size_out) in enumerate(stages):
+            # A transposed convolution maps size s to (s - 1) * stride - 2p + k,
+            # plus output_padding (< stride), which picks the exact target.
+            extra = tuple(
+                t - ((s - 1) * stride - 2 * padding + kernel_size)
+                for s, t in zip(size_in, size_out, strict=True)
+            )
+            up.append(deconv(n_in, n_out, kernel_size, stride, padding, output_padding=extra))
+            if i < len(stages) - 1:
+                up.append(act())
+        self.decoder = nn.Sequential(*up)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.to_code(self.encoder(x))  # (batch, n_outputs)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.from_code(z).view(len(z), *self.feature_shape)  # (batch, c_last, *small)
+        return self.decoder(h)  # (batch, c, *spatial)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+class _Convolutional(Architecture):
+    """What the 1-D and 2-D convolutional architectures share."""
+
+    _n_spatial: int
+
+    _parameter_constraints: dict = {
+        "input_shape": ["array-like", None],
+        "channels": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "stride": [Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+    }
+
+    def __init__(
+        self, input_shape=None, *, channels=(32, 64), kernel_size=3, stride=2, activation="relu"
+    ):
+        self.input_shape = input_shape
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.activation = activation
+
+    def declared_shape(self) -> tuple | None:
+        """``input_shape`` as a channels-first tuple, or None when not given."""
+        if self.input_shape is None:
+            return None
+        shape = _positive_ints(self.input_shape, "input_shape")
+        if len(shape) == self._n_spatial:
+            shape = (1, *shape)
+        if len(shape) != self._n_spatial + 1:
+            raise ValueError(
+                f"input_shape must have {self._n_spatial} or {self._n_spatial + 1} entries "
+                f"for {type(self).__name__}, got {self.input_shape!r}."
+            )
+        return shape
+
+    def build(self, input_shape, n_components, n_outputs):
+        self._validate_params()
+        return ConvAutoEncoder(
+            tuple(input_shape),
+            n_components,
+            n_outputs,
+            _positive_ints(self.channels, "channels"),
+            self.kernel_size,
+            self.stride,
+            self.activation,
+        )
+
+
+class Convolutional2D(_Convolutional):
+    """Convolutional encoder and transposed-convolution decoder, for images.
+
+    Each entry of ``channels`` adds a convolution with ``stride`` (halving
+    the image at the default stride of 2) and an activation; a linear layer
+    maps the last feature map to the code. The decoder mirrors it with
+    transposed convolutions, which reconstruct exactly the input's size, odd
+    sizes included (28x28 -> 14x14 -> 7x7 -> 14x14 -> 28x28, 8x8 -> 4x4 -> 2x2
+    -> 4x4 -> 8x8).
+
+    Images come as ``(n, h, w)`` (one channel), channels-first
+    ``(n, c, h, w)``, or flat rows ``(n, c * h * w)`` with ``input_shape``
+    given once here, so that a scaler can sit before the estimator in a
+    :class:`~sklearn.pipeline.Pipeline`. Reconstructions and per-pixel errors
+    come back in the form of the training input.
+
+    Parameters
+    ----------
+    input_shape : tuple of int or None, default=None
+        ``(h, w)`` or ``(c, h, w)`` of flat input rows. None: the input
+        carries its shape (3-D or 4-D arrays).
+    channels : tuple of int, default=(32, 64)
+        Feature maps of each convolution, input side first.
+    kernel_size : int, default=3
+        Size of every (transposed) convolution's kernel.
+    stride : int, default=2
+        Stride of every (transposed) convolution.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation after every convolution but the last of the decoder.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import AutoEncoder
+    >>> from skae.architectures import Convolutional2D
+    >>> X = load_digits().data[:200] / 16  # flat 8x8 images
+    >>> ae = AutoEncoder(8, architecture=Convolutional2D((8, 8), channels=(8, 16)),
+    ...                  max_iter=3, random_state=0).fit(X)
+    >>> ae.transform(X).shape
+    (200, 8)
+    >>> ae.inverse_transform(ae.transform(X)).shape
+    (200, 64)
+    """
+
+    input_kind = "image"
+    _n_spatial = 2
+
+
+class Convolutional1D(_Convolutional):
+    """Convolutional encoder and transposed-convolution decoder, for signals.
+
+    The one-dimensional twin of :class:`Convolutional2D`, for fixed-length
+    signals: ``(n, length)`` (one channel, so scikit-learn's 2-D tools
+    apply), channels-first ``(n, c, length)``, or flat rows ``(n, c * length)``
+    with ``input_shape=(c, length)``.
+
+    Parameters
+    ----------
+    input_shape : tuple of int or None, default=None
+        ``(c, length)`` of flat input rows. None: a 2-D input is one channel
+        per row, a 3-D input is channels-first.
+    channels : tuple of int, default=(32, 64)
+        Feature maps of each convolution, input side first.
+    kernel_size : int, default=3
+        Size of every (transposed) convolution's kernel.
+    stride : int, default=2
+        Stride of every (transposed) convolution.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation after every convolution but the last of the decoder.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import AutoEncoder
+    >>> from skae.architectures import Convolutional1D
+    >>> t = np.linspace(0, 4 * np.pi, 25)
+    >>> X = np.sin(t + np.random.RandomState(0).uniform(0, 6, size=(64, 1)))
+    >>> ae = AutoEncoder(4, architecture=Convolutional1D(channels=(8, 8)),
+    ...                  max_iter=3, random_state=0).fit(X)
+    >>> ae.inverse_transform(ae.transform(X)).shape
+    (64, 25)
+    """
+
+    input_kind = "signal"
+    _n_spatial = 1
