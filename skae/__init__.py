@@ -1,5 +1,6 @@
 """skae: scikit-learn compatible autoencoders on PyTorch and skorch."""
 
+from . import architectures as architectures  # the networks: skae.architectures
 from .anomaly import AnomalyDetector
 from .autoencoder import AutoEncoder
 from .denoising import DenoisingAutoEncoder

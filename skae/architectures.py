@@ -299,12 +299,8 @@ class ConvAutoEncoder(nn.Module):
         sizes = [tuple(input_shape[1:])]  # spatial size after each stage
         for _ in channels:
             sizes.append(tuple(_conv_out(s, kernel_size, stride, padding) for s in sizes[-1]))
-        if any(s < 1 for s in sizes[-1]):
-            raise ValueError(
-                f"An input of shape {tuple(input_shape)} is too small for {len(channels)} "
-                f"convolutions with stride {stride} (sizes {sizes}); use fewer channels "
-                "entries or a smaller stride."
-            )
+        # With padding k // 2 every stage keeps at least one value, and the
+        # output_padding below, (size + 2p - k) mod stride, is always valid.
 
         down: list[nn.Module] = []
         for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):

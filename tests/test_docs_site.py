@@ -63,6 +63,8 @@ def test_api_reference_lists_exactly_the_public_names(site):
         page = (site / "generated" / f"skae.{name}.html").read_text(encoding="utf-8")
         # The autodoc description of the object itself, not only a title.
         assert f'id="skae.{name}"' in page
+    architectures = set(re.findall(r'href="generated/skae\.architectures\.(\w+)\.html', api))
+    assert architectures == set(skae.architectures.__all__)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

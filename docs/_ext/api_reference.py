@@ -33,8 +33,23 @@ SECTIONS = (
 )
 
 
+ARCHITECTURES = """
+Architectures
+=============
+
+The networks an estimator's ``architecture`` parameter takes
+(:mod:`skae.architectures`); subclass :class:`Architecture` for your own.
+
+.. currentmodule:: skae.architectures
+
+"""
+
+
 def api_page(module) -> str:
-    """The reStructuredText of the API reference for ``module.__all__``."""
+    """The reStructuredText of the API reference for ``module.__all__``.
+
+    The architectures of ``module.architectures`` get a section of their own.
+    """
     names = list(module.__all__)
     unknown = [
         n for n in names if not any(is_kind(getattr(module, n)) for _, _, is_kind in SECTIONS)
@@ -51,6 +66,13 @@ def api_page(module) -> str:
             ".. autosummary::\n   :toctree: generated/\n"
             f"   :template: {template}\n   :nosignatures:\n\n"
             + "".join(f"   {n}\n" for n in members)
+        )
+    submodule = getattr(module, "architectures", None)
+    if submodule is not None:
+        parts.append(
+            ARCHITECTURES + ".. autosummary::\n   :toctree: generated/\n"
+            "   :template: class.rst\n   :nosignatures:\n\n"
+            + "".join(f"   {n}\n" for n in submodule.__all__)
         )
     return "\n".join(parts)
 

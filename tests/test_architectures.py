@@ -1,0 +1,333 @@
+"""The architecture parameter: every objective on every network, shapes as fitted state."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+from sklearn.utils import get_tags
+from torch import nn
+
+from skae import (
+    AnomalyDetector,
+    AutoEncoder,
+    DenoisingAutoEncoder,
+    RecurrentAutoEncoder,
+    SparseAutoEncoder,
+    VariationalAutoEncoder,
+)
+from skae.architectures import (
+    MLP,
+    Architecture,
+    Convolutional1D,
+    Convolutional2D,
+    Recurrent,
+)
+
+FAST = dict(max_iter=2, batch_size=16, tol=None, random_state=0, device="cpu")
+RNG = np.random.RandomState(0)
+
+
+class TinyLinear(nn.Module):
+    """A hand-written table module: one linear layer each way."""
+
+    def __init__(self, n_features, n_outputs, n_components):
+        super().__init__()
+        self.encoder = nn.Linear(n_features, n_outputs)
+        self.decoder = nn.Linear(n_components, n_features)
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+
+class TinyLinearArchitecture(Architecture):
+    input_kind = "table"
+
+    def __init__(self, bias=True):
+        self.bias = bias
+
+    def build(self, input_shape, n_components, n_outputs):
+        return TinyLinear(input_shape[0], n_outputs, n_components)
+
+
+def images(n=24, size=(8, 8)):
+    return RNG.uniform(size=(n, *size))
+
+
+def sequences(n=12, n_features=2):
+    """Variable-length sequences as a list of (n_timesteps_i, n_features) arrays."""
+    return [RNG.uniform(size=(RNG.randint(3, 9), n_features)) for _ in range(n)]
+
+
+# (architecture, training data, form of the reconstructions)
+CASES = {
+    "mlp": (lambda: MLP((8,)), lambda: RNG.uniform(size=(24, 6))),
+    "custom": (lambda: TinyLinearArchitecture(), lambda: RNG.uniform(size=(24, 6))),
+    "conv2d-hw": (lambda: Convolutional2D(channels=(4, 8)), lambda: images()),
+    "conv2d-chw": (lambda: Convolutional2D(channels=(4,)), lambda: RNG.uniform(size=(24, 3, 7, 5))),
+    "conv2d-flat": (
+        lambda: Convolutional2D((8, 8), channels=(4,)),
+        lambda: images().reshape(24, -1),
+    ),
+    "conv1d": (lambda: Convolutional1D(channels=(4, 4)), lambda: RNG.uniform(size=(24, 19))),
+    "conv1d-channels": (
+        lambda: Convolutional1D(channels=(4,)),
+        lambda: RNG.uniform(size=(24, 2, 9)),
+    ),
+    "recurrent-2d": (lambda: Recurrent(hidden_size=8), lambda: RNG.uniform(size=(24, 7))),
+    "recurrent-list": (lambda: Recurrent(cell="gru", hidden_size=8), lambda: sequences()),
+}
+
+OBJECTIVES = {
+    "plain": lambda arch: AutoEncoder(3, architecture=arch, **FAST),
+    "denoising-gaussian": lambda arch: DenoisingAutoEncoder(3, architecture=arch, **FAST),
+    "denoising-salt-pepper": lambda arch: DenoisingAutoEncoder(
+        3, architecture=arch, noise="salt_pepper", noise_level=0.3, **FAST
+    ),
+    "sparse-l1": lambda arch: SparseAutoEncoder(4, architecture=arch, **FAST),
+    "sparse-topk": lambda arch: SparseAutoEncoder(
+        4, architecture=arch, sparsity="topk", k=2, **FAST
+    ),
+    "variational-gaussian": lambda arch: VariationalAutoEncoder(2, architecture=arch, **FAST),
+    "variational-bernoulli": lambda arch: VariationalAutoEncoder(
+        2, architecture=arch, likelihood="bernoulli", **FAST
+    ),
+}
+
+
+def shape_of(X):
+    return [x.shape for x in X] if isinstance(X, list) else X.shape
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_every_objective_fits_and_scores_on_every_architecture(objective, case):
+    make_arch, make_X = CASES[case]
+    X = make_X()
+    est = OBJECTIVES[objective](make_arch()).fit(X)
+    codes = est.transform(X)
+    assert codes.shape == (len(X), est.n_components)
+    assert np.isfinite(codes).all()
+    if objective == "sparse-topk":
+        assert ((codes != 0).sum(axis=1) <= 2).all()
+    scores = est.score_samples(X)
+    assert scores.shape == (len(X),) and np.isfinite(scores).all()
+    if case == "recurrent-list":
+        lengths = [len(x) for x in X]
+        recon = est.inverse_transform(codes, n_timesteps=lengths)
+    else:
+        recon = est.inverse_transform(codes)
+    # Reconstructions come back in the form of the training input.
+    assert shape_of(recon) == shape_of(X)
+    if objective.startswith("variational") and case != "recurrent-list":
+        assert shape_of(est.sample(3, random_state=0))[1:] == shape_of(X)[1:]
+
+
+@pytest.mark.parametrize(
+    "size", [(28, 28), (8, 8), (7, 9), (5, 5), (1, 3)], ids=lambda s: "x".join(map(str, s))
+)
+def test_convolutions_reconstruct_exactly_the_input_size(size):
+    # Stride 2 twice: 28 -> 14 -> 7, 7 -> 4 -> 2, 5 -> 3 -> 2, 1 -> 1 -> 1 and back.
+    X = RNG.uniform(size=(4, *size))
+    est = AutoEncoder(2, architecture=Convolutional2D(channels=(2, 2)), **FAST).fit(X)
+    assert est.inverse_transform(est.transform(X)).shape == X.shape
+    assert est.input_shape_ == (1, *size)
+
+
+@pytest.mark.parametrize("length", [25, 8, 2])
+def test_1d_convolutions_reconstruct_exactly_the_input_length(length):
+    X = RNG.uniform(size=(4, length))
+    est = AutoEncoder(2, architecture=Convolutional1D(channels=(2, 2, 2)), **FAST).fit(X)
+    assert est.inverse_transform(est.transform(X)).shape == X.shape
+
+
+def test_a_different_image_size_or_channel_count_is_a_clear_error():
+    est = AutoEncoder(2, architecture=Convolutional2D(channels=(2,)), **FAST).fit(images())
+    with pytest.raises(ValueError, match=r"shape \(1, 10, 10\).*fitted on samples of shape"):
+        est.transform(images(size=(10, 10)))
+    with pytest.raises(ValueError, match=r"shape \(3, 8, 8\).*fitted on samples of shape"):
+        est.score_samples(RNG.uniform(size=(4, 3, 8, 8)))
+    with pytest.raises(ValueError, match="flat image"):
+        est.transform(images().reshape(24, -1))
+
+
+def test_flat_images_need_their_shape_and_it_must_fit():
+    flat = images().reshape(24, -1)
+    with pytest.raises(ValueError, match=r"input_shape=\(h, w\)"):
+        AutoEncoder(2, architecture=Convolutional2D(), **FAST).fit(flat)
+    with pytest.raises(ValueError, match="holds 49 values"):
+        AutoEncoder(2, architecture=Convolutional2D((7, 7)), **FAST).fit(flat)
+    with pytest.raises(ValueError, match="input_shape must have 2 or 3 entries"):
+        AutoEncoder(2, architecture=Convolutional2D((2, 2, 4, 4)), **FAST).fit(flat)
+
+
+def test_flat_images_sit_after_a_scaler_in_a_pipeline():
+    flat = 255 * images().reshape(24, -1)
+    pipe = make_pipeline(
+        MinMaxScaler(), AutoEncoder(2, architecture=Convolutional2D((8, 8), channels=(2,)), **FAST)
+    )
+    assert pipe.fit(flat).transform(flat).shape == (24, 2)
+    assert pipe[-1].n_features_in_ == 64
+
+
+def test_tags_say_which_ranks_an_estimator_reads():
+    tags = get_tags(AutoEncoder())
+    assert tags.input_tags.two_d_array and not tags.input_tags.three_d_array
+    tags = get_tags(AutoEncoder(architecture=Convolutional2D()))
+    assert tags.input_tags.three_d_array and not tags.input_tags.two_d_array
+    tags = get_tags(AutoEncoder(architecture=Convolutional2D((8, 8))))
+    assert tags.input_tags.three_d_array and tags.input_tags.two_d_array
+    assert get_tags(RecurrentAutoEncoder()).input_tags.three_d_array
+
+
+def conv_autoencoder(**params):
+    return AutoEncoder(3, architecture=Convolutional2D(channels=(4,)), **{**FAST, **params})
+
+
+def test_same_seed_same_model_and_pickle_round_trip():
+    X = images()
+    a, b = conv_autoencoder().fit(X), conv_autoencoder().fit(X)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    c = conv_autoencoder(random_state=1).fit(X)
+    assert not np.allclose(a.transform(X), c.transform(X))
+    restored = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(restored.score_samples(X), a.score_samples(X))
+
+
+def test_clone_gives_an_unfitted_copy_with_its_own_architecture():
+    est = conv_autoencoder().fit(images())
+    copy = clone(est)
+    assert not hasattr(copy, "net_")
+    assert copy.architecture is not est.architecture
+    assert copy.get_params()["architecture__channels"] == (4,)
+
+
+def test_grid_search_tunes_an_architecture_parameter():
+    X = images(n=30)
+    search = GridSearchCV(
+        conv_autoencoder(),
+        {"architecture__channels": [(2,), (4, 4)], "architecture__kernel_size": [3, 5]},
+        cv=2,
+    ).fit(X)
+    assert len(search.cv_results_["params"]) == 4
+    assert search.best_estimator_.architecture_.channels in [(2,), (4, 4)]
+    assert search.best_estimator_.architecture_.kernel_size in [3, 5]
+
+
+def test_the_fitted_architecture_is_a_copy_that_set_params_does_not_change():
+    est = conv_autoencoder()
+    est.fit(images())
+    est.set_params(architecture__channels=(8, 8))
+    # The fitted network stays what it was until the next fit.
+    assert est.architecture_.channels == (4,)
+    assert est.transform(images()).shape == (24, 3)
+
+
+def test_a_custom_module_is_trained_and_used():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 2)) @ rng.normal(size=(2, 6))  # a plane in 6-D
+    est = AutoEncoder(2, architecture=TinyLinearArchitecture(), **{**FAST, "max_iter": 30})
+    est.set_params(learning_rate_init=1e-2).fit(X)
+    assert isinstance(est.module_.net, TinyLinear)
+    # Training lowered the error of the user's module.
+    assert est.loss_curve_[-1] < 0.1 * est.loss_curve_[0]
+    with torch.no_grad():
+        mine = est.module_.net.encode(torch.tensor(X, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(est.transform(X), mine, rtol=1e-5, atol=1e-6)
+
+
+def test_an_architecture_that_is_not_one_is_rejected():
+    with pytest.raises(ValueError, match="architecture"):
+        AutoEncoder(architecture="cnn").fit(RNG.normal(size=(10, 3)))
+
+
+class RecordingSequences(Architecture):
+    """A recurrent network whose encoder records the batches it reads."""
+
+    input_kind = "sequence"
+    seen: list = []
+
+    def build(self, input_shape, n_components, n_outputs):
+        module = Recurrent(hidden_size=4).build(input_shape, n_components, n_outputs)
+        original = module.encode
+
+        def encode(x, lengths=None):
+            if torch.is_grad_enabled():
+                RecordingSequences.seen.append((x.detach().clone(), lengths))
+            return original(x, lengths)
+
+        module.encode = encode
+        return module
+
+
+def test_denoising_never_corrupts_padding():
+    RecordingSequences.seen = []
+    X = sequences(n=16, n_features=3)
+    DenoisingAutoEncoder(
+        2, architecture=RecordingSequences(), noise="gaussian", noise_level=1.0, **FAST
+    ).fit(X)
+    assert RecordingSequences.seen
+    for x, lengths in RecordingSequences.seen:
+        assert lengths is not None
+        steps = torch.arange(x.shape[1])[None, :] >= lengths[:, None]
+        # Padded steps reach the encoder as zeros; real steps are corrupted.
+        assert torch.all(x[steps] == 0)
+        assert torch.any(x[~steps] != 0)
+
+
+@pytest.mark.parametrize("make", [AutoEncoder, VariationalAutoEncoder, DenoisingAutoEncoder])
+def test_padding_never_reaches_a_score(make):
+    # A short sequence scores the same alone and beside a long one, which pads it.
+    X = sequences(n=12, n_features=2)
+    est = make(2, architecture=Recurrent(hidden_size=8), **FAST).fit(X)
+    short = min(X, key=len)
+    alone = est.score_samples([short])[0]
+    padded = est.score_samples([short, RNG.uniform(size=(30, 2))])[0]
+    assert alone == pytest.approx(padded, rel=1e-5, abs=1e-6)
+
+
+def test_vae_likelihood_sums_over_every_value_of_an_image():
+    # A constant image scored by a fixed model: doubling the pixels doubles the
+    # Gaussian normalisation term, so the bound scales with the image size.
+    X = images(n=40)
+    vae = VariationalAutoEncoder(
+        2, architecture=Convolutional2D(channels=(2,)), beta=1.0, **FAST
+    ).fit(X)
+    per_pixel_constant = -0.5 * np.log(2 * np.pi)
+    scores = vae.score_samples(X)
+    # Each of the 64 pixels adds at most the peak of a unit-variance density
+    # ~N(0, 1) at its start (log-variance starts at 0) minus its squared error.
+    assert (scores < 64 * per_pixel_constant + 1e-3 + 5.0).all()
+    assert vae.sample(2, random_state=0).shape == (2, 8, 8)
+
+
+def test_feature_errors_of_an_image_model_are_per_pixel_maps():
+    X = images()
+    detector = AnomalyDetector(conv_autoencoder()).fit(X)
+    errors = detector.feature_errors(X)
+    assert errors.shape == X.shape
+    np.testing.assert_allclose(
+        -errors.reshape(len(X), -1).mean(axis=1), detector.score_samples(X), rtol=1e-4
+    )
+
+
+def test_warm_start_rejects_another_image_size():
+    est = conv_autoencoder(warm_start=True).fit(images())
+    with pytest.raises(ValueError, match=r"fitted on samples of shape \(1, 8, 8\)"):
+        est.fit(images(size=(9, 9)))
+    assert est.input_shape_ == (1, 8, 8)
+
+
+def test_recurrent_autoencoder_is_the_recurrent_architecture():
+    X = RNG.uniform(size=(16, 6))
+    a = RecurrentAutoEncoder(2, hidden_size=8, cell="gru", **FAST).fit(X)
+    b = AutoEncoder(2, architecture=Recurrent(cell="gru", hidden_size=8), **FAST).fit(X)
+    np.testing.assert_allclose(a.transform(X), b.transform(X), rtol=1e-6)
+    assert a.architecture_.get_params() == b.architecture_.get_params()
