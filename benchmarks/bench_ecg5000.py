@@ -11,6 +11,10 @@ deviation over the splits) and the mean fit time, for
   previous output (no teacher forcing): the alternative the decoder choice was
   measured against,
 * a dense ``AutoEncoder`` on the same beats as 140-feature vectors,
+* ``AutoEncoder(architecture=Convolutional1D(...))``: a 1-D convolutional
+  autoencoder on the beats as one-channel signals,
+* ``VariationalAutoEncoder(architecture=Recurrent(...))``: an LSTM-VAE, scored
+  by its ELBO,
 * ``IsolationForest`` on the same vectors.
 
 Usage::
@@ -32,8 +36,9 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 
-from skae import AutoEncoder, RecurrentAutoEncoder
+from skae import AutoEncoder, RecurrentAutoEncoder, VariationalAutoEncoder
 from skae._modules import RecurrentSeq2Seq
+from skae.architectures import Convolutional1D, Recurrent
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ecg5000_train500.npz"
 
@@ -64,11 +69,13 @@ class AutoregressiveSeq2Seq(RecurrentSeq2Seq):
         return torch.stack(steps, dim=1)  # (batch, time, n_features)
 
 
-class AutoregressiveRecurrentAutoEncoder(RecurrentAutoEncoder):
-    def _build_module(self, n_features):
+class AutoregressiveRecurrent(Recurrent):
+    """The recurrent architecture with the autoregressive decoder."""
+
+    def build(self, input_shape, n_components, n_outputs):
         return AutoregressiveSeq2Seq(
-            n_features,
-            self.n_components,
+            input_shape[-1],
+            n_components,
             self.cell,
             self.hidden_size,
             self.num_layers,
@@ -81,8 +88,23 @@ def models(seed):
         "RecurrentAutoEncoder (LSTM, repeat-vector decoder)": RecurrentAutoEncoder(
             **RECURRENT, random_state=seed, device="cpu"
         ),
-        AUTOREGRESSIVE: (
-            AutoregressiveRecurrentAutoEncoder(**RECURRENT, random_state=seed, device="cpu")
+        AUTOREGRESSIVE: AutoEncoder(
+            architecture=AutoregressiveRecurrent(hidden_size=RECURRENT["hidden_size"]),
+            **{k: v for k, v in RECURRENT.items() if k != "hidden_size"},
+            random_state=seed,
+            device="cpu",
+        ),
+        "AutoEncoder, Convolutional1D (channels 32-64, kernel 5)": AutoEncoder(
+            architecture=Convolutional1D(channels=(32, 64), kernel_size=5),
+            **{k: v for k, v in RECURRENT.items() if k != "hidden_size"},
+            random_state=seed,
+            device="cpu",
+        ),
+        "VariationalAutoEncoder, Recurrent (LSTM-VAE)": VariationalAutoEncoder(
+            architecture=Recurrent(hidden_size=RECURRENT["hidden_size"]),
+            **{k: v for k, v in RECURRENT.items() if k != "hidden_size"},
+            random_state=seed,
+            device="cpu",
         ),
         "AutoEncoder (dense, 140 features)": AutoEncoder(
             n_components=16,
@@ -195,14 +217,19 @@ def main(argv=None):
 def decoder_epoch_times(X_train, repeats=3):
     """Seconds per epoch of the two decoders, alternating 5-epoch fits in one process."""
     settings = {**RECURRENT, "max_iter": 5, "tol": None, "random_state": 0, "device": "cpu"}
+    hidden = settings.pop("hidden_size")
     kinds = {
-        "repeat-vector": RecurrentAutoEncoder,
-        "autoregressive": AutoregressiveRecurrentAutoEncoder,
+        "repeat-vector": lambda: AutoEncoder(
+            architecture=Recurrent(hidden_size=hidden), **settings
+        ),
+        "autoregressive": lambda: AutoEncoder(
+            architecture=AutoregressiveRecurrent(hidden_size=hidden), **settings
+        ),
     }
     times = {name: [] for name in kinds}
     for _ in range(repeats):
-        for name, cls in kinds.items():
-            times[name].append(np.median(cls(**settings).fit(X_train).history_[:, "dur"]))
+        for name, make in kinds.items():
+            times[name].append(np.median(make().fit(X_train).history_[:, "dur"]))
     per_epoch = {name: np.median(t) for name, t in times.items()}
     print(
         f"decoder time per epoch (median of {repeats} alternating fits): repeat-vector "

@@ -1,5 +1,8 @@
 """Fit throughput of skae.AutoEncoder against a hand-written PyTorch loop.
 
+A second table does the same for images with ``Convolutional2D`` against the
+same convolutional module trained by hand.
+
 Both train the same architecture (same module class, Adam, same batch size,
 random permutation + tensor slicing) on the same data, in one process,
 alternating repeats, and the script prints samples/s of each and their ratio.
@@ -11,6 +14,7 @@ Usage::
 
     python benchmarks/bench_fit_throughput.py            # both cases, CPU
     python benchmarks/bench_fit_throughput.py --device cuda --repeats 5
+    python benchmarks/bench_fit_throughput.py --no-mlp   # the convolutional case only
 """
 
 from __future__ import annotations
@@ -24,12 +28,63 @@ from skorch import NeuralNetRegressor
 
 from skae import AutoEncoder
 from skae._modules import MLPAutoEncoder
+from skae.architectures import ConvAutoEncoder, Convolutional2D
 
 CASES = {
     # name: (n_samples, n_features, hidden_layer_sizes, n_components, batch_size, epochs)
     "mnist-sized (60000x784, 256-64, code 32)": (60_000, 784, (256, 64), 32, 256, 2),
     "small (60000x64, 32, code 8)": (60_000, 64, (32,), 8, 256, 3),
 }
+
+
+# The convolutional case: images (n, 1, 28, 28), Convolutional2D(channels, stride 2).
+CONV_CASES = {
+    # name: (n_samples, image side, channels, n_components, batch_size, epochs)
+    "conv 2-D (20000x1x28x28, channels 16-32, code 32)": (20_000, 28, (16, 32), 32, 128, 1),
+}
+
+
+def conv_loop(X: np.ndarray, channels, n_components, batch_size, epochs, device):
+    """The reference for images: the same convolutional module, trained by hand."""
+    torch.manual_seed(0)
+    module = ConvAutoEncoder(X.shape[1:], n_components, n_components, channels, 3, 2, "relu")
+    module = module.to(device)
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+    X_t = torch.as_tensor(X, device=device)
+    module.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(X_t), device=device)
+        for start in range(0, len(X_t), batch_size):
+            batch = X_t[order[start : start + batch_size]]
+            optimizer.zero_grad()
+            loss = torch.nn.functional.mse_loss(module(batch), batch)
+            loss.backward()
+            optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def conv_skae(X, channels, n_components, batch_size, epochs, device, **options):
+    AutoEncoder(
+        n_components,
+        architecture=Convolutional2D(channels=channels),
+        batch_size=batch_size,
+        max_iter=epochs,
+        tol=None,
+        random_state=0,
+        device=device,
+        **options,
+    ).fit(X)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def conv_skae_bf16(X, channels, n_components, batch_size, epochs, device):
+    conv_skae(X, channels, n_components, batch_size, epochs, device, mixed_precision=True)
+
+
+def conv_skae_compiled(X, channels, n_components, batch_size, epochs, device):
+    conv_skae(X, channels, n_components, batch_size, epochs, device, compile=True)
 
 
 def hand_written_loop(X: np.ndarray, hidden, n_components, batch_size, epochs, device):
@@ -124,6 +179,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-skorch", action="store_true", help="skip skorch's default path")
     parser.add_argument("--no-pyod", action="store_true", help="skip PyOD's AutoEncoder")
+    parser.add_argument("--no-mlp", action="store_true", help="skip the MLP cases")
+    parser.add_argument("--no-conv", action="store_true", help="skip the convolutional case")
     parser.add_argument(
         "--fast-paths",
         action="store_true",
@@ -144,6 +201,17 @@ def main(argv=None):
             runners["PyOD AutoEncoder"] = pyod_autoencoder
         except ImportError:
             print("note: pyod is not installed; skipping its column (pip install pyod).")
+    if not args.no_mlp:
+        table(runners, CASES, args.repeats, device, lambda n, d: (n, d))
+    if not args.no_conv:
+        conv_runners = {"loop": conv_loop, "skae": conv_skae}
+        if args.fast_paths:
+            conv_runners.update({"skae bf16": conv_skae_bf16, "skae compiled": conv_skae_compiled})
+        table(conv_runners, CONV_CASES, args.repeats, device, lambda n, side: (n, 1, side, side))
+
+
+def table(runners, cases, repeats, device, shape):
+    """Time every runner on every case, alternating repeats; print one markdown table."""
     others = [key for key in runners if key != "loop"]
     print(
         "| case | hand-written loop (samples/s) | "
@@ -151,13 +219,13 @@ def main(argv=None):
         + " |"
     )
     print("| --- | ---: |" + " ---: | ---: |" * len(others))
-    for name, (n, d, hidden, k, bs, epochs) in CASES.items():
-        X = np.random.RandomState(0).rand(n, d).astype(np.float32)
+    for name, (n, d, hidden, k, bs, epochs) in cases.items():
+        X = np.random.RandomState(0).rand(*shape(n, d)).astype(np.float32)
         # Warm-up: allocator, thread pools, kernels, and torch.compile's cache.
         for fn in runners.values():
             fn(X[:2048], hidden, k, bs, 1, device)
         times = {key: [] for key in runners}
-        for _ in range(args.repeats):
+        for _ in range(repeats):
             for key, fn in runners.items():
                 times[key].append(timed(fn, X, hidden, k, bs, epochs, device))
         rate = {key: n * epochs / np.median(t) for key, t in times.items()}

@@ -106,6 +106,11 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
     n_timesteps_in_ : int or None
         Length of the training sequences when they all had one length, else
         None. The default output length of :meth:`inverse_transform`.
+    input_shape_ : tuple
+        ``(n_timesteps_in_, n_features_per_step_)``.
+    architecture_ : skae.architectures.Recurrent
+        The network's parameter object, built from ``cell``, ``hidden_size``,
+        ``num_layers`` and ``bidirectional``.
     n_iter_ : int
         Number of epochs run (summed over fits with ``warm_start=True``).
     loss_curve_ : list of float
@@ -124,6 +129,9 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
     See Also
     --------
     AutoEncoder : The dense autoencoder, for fixed-length vectors.
+    skae.architectures.Recurrent : This network, for the other objectives
+        (e.g. ``DenoisingAutoEncoder(architecture=Recurrent())`` or an LSTM-VAE,
+        ``VariationalAutoEncoder(architecture=Recurrent())``).
     sklearn.ensemble.IsolationForest : A tree-based anomaly detector.
 
     Notes
