@@ -1,4 +1,4 @@
-"""Image compression on MNIST: a convolutional autoencoder against PCA and JPEG.
+r"""Image compression on MNIST: a convolutional autoencoder against PCA and JPEG.
 
 Each method turns a 28x28 test digit into bytes and back:
 
