@@ -198,6 +198,15 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
             self.data_min_ = X.min(axis=0)
             self.data_max_ = X.max(axis=0)
 
+    def _divergence_advice(self):
+        advice = super()._divergence_advice()
+        if self.noise == "gaussian" and self.noise_level > 1:
+            advice += (
+                f" noise_level={self.noise_level} is the noise's standard deviation in "
+                "the units of X: for standardised data, keep it below about 1."
+            )
+        return advice
+
     def _build_module(self, n_features):
         module = MLPAutoEncoder(
             n_features, self.n_components, self._hidden_layer_sizes(), self.activation

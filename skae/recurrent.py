@@ -55,7 +55,8 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
       apply;
     * a list of 2-D arrays ``(n_timesteps_i, n_features)`` of different
       lengths, packed for the recurrent layers; padding never enters the loss
-      or the scores.
+      or the scores. A list of 1-D arrays of different lengths holds
+      univariate sequences (each read as ``(n_timesteps_i, 1)``).
 
     Parameters
     ----------
@@ -193,6 +194,8 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
         "bidirectional": ["boolean"],
     }
 
+    _module_params = ("n_components", "cell", "hidden_size", "num_layers", "bidirectional")
+
     # A row is a whole sequence, so inference batches hold fewer rows.
     _inference_batch_rows = 1024
 
@@ -282,11 +285,18 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
             raise ValueError("X is an empty list; expected at least one sequence.")
         if isinstance(X, (list, tuple)) and any(np.ndim(x) >= 2 for x in X):
             form, seqs = "list", self._check_sequence_list(X)
+        elif isinstance(X, (list, tuple)) and len({np.shape(x) for x in X}) > 1:
+            # 1-D sequences of different lengths: univariate, one feature per step.
+            seqs = [np.reshape(x, (-1, 1)) if np.ndim(x) == 1 else x for x in X]
+            form, seqs = "list", self._check_sequence_list(seqs)
         elif getattr(X, "ndim", None) == 3:
             form = "array"
             X = check_array(X, dtype=FLOAT_DTYPES, allow_nd=True, input_name="X")
-            if X.shape[2] == 0:
-                raise ValueError(f"X of shape {X.shape} has no features per time step.")
+            if X.shape[1] == 0 or X.shape[2] == 0:
+                raise ValueError(
+                    f"X of shape {X.shape} has no time steps or no features per time "
+                    "step; expected (n_samples, n_timesteps, n_features) with both >= 1."
+                )
             seqs = X
         else:
             form, seqs = "table", self._check_table(X, reset)[:, :, None]
@@ -387,7 +397,7 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
             err = _step_errors(module, X, lengths)
             return F.pad(err, (0, X.shape[1] - err.shape[1]))  # back to the full length
 
-        out = self._batched(errors, *arrays)
+        out = self._batched(errors, *arrays, overflow="high")
         lengths = arrays[1] if len(arrays) > 1 else [out.shape[1]] * len(out)
         return self._as_form(out, lengths, form)
 
