@@ -1,5 +1,6 @@
 """skae: scikit-learn compatible autoencoders on PyTorch and skorch."""
 
+from ._onnx import to_onnx
 from .anomaly import AnomalyDetector
 from .autoencoder import AutoEncoder
 from .denoising import DenoisingAutoEncoder
@@ -14,5 +15,6 @@ __all__ = [
     "RecurrentAutoEncoder",
     "SparseAutoEncoder",
     "VariationalAutoEncoder",
+    "to_onnx",
 ]
 __version__ = "0.1.0"
