@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 INTERSPHINX ?= 0
 LINTED := skae tests benchmarks examples docs/conf.py docs/_ext
 
-.PHONY: setup setup-docs demo test lint format bench docs docs-check docs-clean
+.PHONY: setup setup-docs demo test fuzz lint format bench docs docs-check docs-clean
 
 setup: $(VENV)/.installed
 
@@ -29,6 +29,13 @@ demo: setup
 
 test: setup lint
 	$(BIN)/python -m pytest
+
+# The property-based tests with many more examples (a few minutes); writes
+# the outcomes by kind to fuzz-report.json.
+FUZZ_EXAMPLES ?= 300
+fuzz: setup
+	SKAE_FUZZ=1 SKAE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SKAE_FUZZ_REPORT=fuzz-report.json \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)

@@ -1,6 +1,7 @@
 """skae: scikit-learn compatible autoencoders on PyTorch and skorch."""
 
 from . import architectures as architectures  # the networks: skae.architectures
+from ._onnx import to_onnx
 from .anomaly import AnomalyDetector
 from .autoencoder import AutoEncoder
 from .denoising import DenoisingAutoEncoder
@@ -15,5 +16,6 @@ __all__ = [
     "RecurrentAutoEncoder",
     "SparseAutoEncoder",
     "VariationalAutoEncoder",
+    "to_onnx",
 ]
 __version__ = "0.1.0"

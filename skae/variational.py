@@ -223,7 +223,8 @@ class VariationalAutoEncoder(BaseAutoEncoder):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, the validation split, the
         reparameterisation noise of training, and the noise of
-        :meth:`score_samples` (so that, for an int, scores are deterministic).
+        :meth:`score_samples` (for ``None`` or a ``RandomState``, seeded once
+        per fit, so that a fitted model's scores repeat on every call).
     verbose : int, default=0
         0 is silent; 1 shows a progress bar per fit; above 1 adds a line per
         epoch.
@@ -321,6 +322,8 @@ class VariationalAutoEncoder(BaseAutoEncoder):
     True
     """
 
+    _module_params = (*BaseAutoEncoder._module_params, "likelihood")
+
     _parameter_constraints: dict = {
         **BaseAutoEncoder._parameter_constraints,
         "beta": [Interval(Real, 0, None, closed="left")],
@@ -389,6 +392,19 @@ class VariationalAutoEncoder(BaseAutoEncoder):
             self._build_network(input_shape), self._sequential, input_shape, self.likelihood
         )
 
+    def _prepare_fit(self, X, lengths=None):
+        # Without an int random_state, the noise of score_samples is seeded once
+        # per fit, so that a fitted model's scores repeat from call to call.
+        if not isinstance(self.random_state, Integral):
+            rng = check_random_state(self.random_state)
+            self._score_seed = int(rng.randint(np.iinfo(np.int32).max))
+
+    def _noise_seed(self) -> int:
+        """Seed of the noise of score_samples: from an int random_state, else from fit."""
+        if isinstance(self.random_state, Integral):
+            return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return self._score_seed
+
     def _check_values(self, X):
         if self.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
             raise ValueError(
@@ -442,8 +458,11 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         With ``n_importance_samples=1`` the ELBO, estimated with one sample of
         z (and the KL term in closed form); with ``K > 1`` the
         importance-weighted bound, a tighter (higher on average) lower bound
-        of log p(x). The noise is drawn from ``random_state``, so an int
-        ``random_state`` gives the same scores on every call. Memory stays
+        of log p(x). The noise is seeded by an int ``random_state``, or
+        otherwise by a seed drawn at fit, so a fitted model gives the same
+        scores on every call. Scores that
+        overflow (samples far outside the training data's scale) are clipped
+        to the lowest finite value of the output dtype. Memory stays
         bounded for any ``K``: the samples of z are processed in chunks.
 
         Parameters
@@ -458,8 +477,10 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         """
         check_is_fitted(self)
         arrays = self._validate_input(X, reset=False)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        return self._batched(lambda m, x, *a: self._log_likelihood_bound(m, x, seed, *a), *arrays)
+        seed = self._noise_seed()
+        return self._batched(
+            lambda m, x, *a: self._log_likelihood_bound(m, x, seed, *a), *arrays, overflow="low"
+        )
 
     def posterior(self, X):
         """Mean and log-variance of the Gaussian posterior q(z|x) of each sample.
