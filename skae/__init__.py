@@ -3,6 +3,7 @@
 from .anomaly import AnomalyDetector
 from .autoencoder import AutoEncoder
 from .denoising import DenoisingAutoEncoder
+from .ensemble import AutoEncoderEnsemble
 from .recurrent import RecurrentAutoEncoder
 from .sparse import SparseAutoEncoder
 from .variational import VariationalAutoEncoder
@@ -10,6 +11,7 @@ from .variational import VariationalAutoEncoder
 __all__ = [
     "AnomalyDetector",
     "AutoEncoder",
+    "AutoEncoderEnsemble",
     "DenoisingAutoEncoder",
     "RecurrentAutoEncoder",
     "SparseAutoEncoder",
