@@ -248,6 +248,7 @@ class AutoEncoderEnsemble(BaseEstimator):
         with _forked_rng(device):
             torch.manual_seed(seed)
             net = _Members(n_features, self.hidden_size, code_sizes, width)
+            net.init_weights()
         net.to(device)
         X_sub = torch.as_tensor(X_scaled[samples], device=device)  # (members, rows, features)
         losses = net.train_trimmed(
@@ -405,10 +406,8 @@ class _Members(torch.nn.Module):
         super().__init__()
         members = len(code_sizes)
         shapes = [(n_features, hidden), (hidden, width), (width, hidden), (hidden, n_features)]
-        # torch.nn.Linear's default: uniform in +-1/sqrt(fan_in).
         self.weights = torch.nn.ParameterList(
-            torch.nn.Parameter((2 * torch.rand(members, a, b) - 1) / math.sqrt(a))
-            for a, b in shapes
+            torch.nn.Parameter(torch.empty(members, a, b)) for a, b in shapes
         )
         self.biases = torch.nn.ParameterList(
             torch.nn.Parameter(torch.zeros(members, 1, b)) for _, b in shapes
@@ -417,6 +416,12 @@ class _Members(torch.nn.Module):
         self.register_buffer("code_mask", mask.float()[:, None, :])  # (members, 1, width)
         self.register_buffer("code_mean", torch.zeros(members, 1, width))
         self.register_buffer("code_precision", torch.eye(width).repeat(members, 1, 1))
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """torch.nn.Linear's default: uniform in +-1/sqrt(fan_in), from torch's RNG."""
+        for w in self.weights:
+            w.copy_((2 * torch.rand(w.shape) - 1) / math.sqrt(w.shape[1]))
 
     @property
     def n_members(self) -> int:

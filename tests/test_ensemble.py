@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.preprocessing import StandardScaler
 
 from skae import AutoEncoderEnsemble
@@ -110,3 +111,23 @@ def test_diverging_training_raises_and_leaves_the_estimator_unfitted():
     with pytest.raises(ValueError, match="learning_rate_init"):
         model.fit(X)
     assert not hasattr(model, "coefs_")
+
+
+def test_fit_and_scores_leave_torchs_global_rng_alone():
+    X = blob_with_outliers(6, n_samples=60)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    fitted = ensemble().fit(X)
+    fitted.score_samples(X)
+    fitted.feature_errors(X)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_same_random_state_gives_the_same_model():
+    X = blob_with_outliers(7)
+    a, b = ensemble(random_state=1).fit(X), ensemble(random_state=1).fit(X)
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+    np.testing.assert_array_equal(a.estimators_samples_, b.estimators_samples_)
+    c = ensemble(random_state=2).fit(X)
+    assert not np.allclose(a.score_samples(X), c.score_samples(X))
