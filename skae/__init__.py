@@ -5,6 +5,7 @@ from ._onnx import to_onnx
 from .anomaly import AnomalyDetector
 from .autoencoder import AutoEncoder
 from .denoising import DenoisingAutoEncoder
+from .ensemble import AutoEncoderEnsemble
 from .recurrent import RecurrentAutoEncoder
 from .sparse import SparseAutoEncoder
 from .variational import VariationalAutoEncoder
@@ -12,6 +13,7 @@ from .variational import VariationalAutoEncoder
 __all__ = [
     "AnomalyDetector",
     "AutoEncoder",
+    "AutoEncoderEnsemble",
     "DenoisingAutoEncoder",
     "RecurrentAutoEncoder",
     "SparseAutoEncoder",
