@@ -779,7 +779,9 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         score : float
             The mean per-sample score.
         """
-        return float(np.mean(self.score_samples(X)))
+        # In float64: float32 scores clipped near float32's lowest value
+        # would overflow a float32 sum.
+        return float(np.mean(self.score_samples(X), dtype=np.float64))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -69,9 +69,14 @@ METHODS = {
 }
 
 
+MEMMAP = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"skae-fuzz-{os.getpid()}.dat")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _report_outcomes():
     yield
+    if os.path.exists(MEMMAP):
+        os.remove(MEMMAP)
     path = os.environ.get("SKAE_FUZZ_REPORT")
     if path:
         with open(path, "w") as f:
@@ -126,7 +131,7 @@ def inputs(draw, n_features=N_FEATURES):
         X = X.copy()
         X.setflags(write=False)
     elif layout == "memmap":
-        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"skae-fuzz-{os.getpid()}.dat")
+        path = MEMMAP
         mm = np.memmap(path, dtype=X.dtype, mode="w+", shape=X.shape or (1,))
         if X.size:
             mm[...] = X

@@ -293,6 +293,15 @@ def test_squared_errors_are_computed_beyond_float32(X):
     assert np.all(scores < -1e36) and np.all(scores > -1e44)
 
 
+def test_score_of_clipped_float32_scores_is_finite(X):
+    # Found by make fuzz: float32 scores clipped to float32's lowest value
+    # summed to -inf in a float32 mean.
+    ae = AutoEncoder(2, **FAST).fit(X)
+    huge = (X * 1e20).astype(np.float32)
+    assert ae.score_samples(huge).min() == np.finfo(np.float32).min
+    assert np.isfinite(ae.score(huge))
+
+
 def test_codes_that_overflow_raise_instead_of_returning_inf(X):
     ae = AutoEncoder(2, **FAST).fit(X)
     with torch.no_grad():  # a network that amplifies: its float32 activations overflow
