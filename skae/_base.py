@@ -263,6 +263,23 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        FloatingPointError
+            If training diverges (a non-finite loss, or non-finite final
+            weights). Like any error in ``fit`` (an exception from a callback,
+            Ctrl-C in the first epoch), it leaves the estimator, weights
+            included, exactly as it was before the call.
+
+        Warns
+        -----
+        ConvergenceWarning
+            If the training loss ends above twice where it began, or
+            ``max_iter`` epochs ran before the stopping rule decided.
+        UserWarning
+            If Ctrl-C interrupted training after at least one complete epoch:
+            the estimator keeps the weights reached then.
         """
         # A failed fit (bad input, diverging loss, an exception from a
         # callback, Ctrl-C in the first epoch) leaves the estimator exactly as
