@@ -122,11 +122,15 @@ class _VAEModule(nn.Module):
 
     def log_likelihood(self, x, z):
         """log p(x | z) summed over features; ``z`` may carry leading sample dims."""
-        out = self.net.decode(z)  # (..., batch, n_features)
+        # Scores pass z and x in float64, so that squared errors and variances
+        # of samples far from the training data do not overflow; the decoder
+        # itself runs in float32 (a no-op in training, where all is float32).
+        out = self.net.decode(z.float()).to(z.dtype)  # (..., batch, n_features)
+        x = x.to(z.dtype)
         if self.likelihood == "bernoulli":
             # x * log(sigmoid(l)) + (1 - x) * log(1 - sigmoid(l)), stably.
             return (x * out - F.softplus(out)).sum(-1)
-        log_var = self.decoder_log_var()
+        log_var = self.decoder_log_var().to(z.dtype)
         return -0.5 * (LOG_2PI + log_var + (x - out) ** 2 * torch.exp(-log_var)).sum(-1)
 
 
@@ -390,18 +394,20 @@ class VariationalAutoEncoder(BaseAutoEncoder):
     def _log_likelihood_bound(self, module, X, seed):
         """ELBO (K = 1) or importance-weighted bound (K > 1) of each row of ``X``."""
         n_samples_z = self.n_importance_samples
-        mean, log_var = module.posterior(X)
-        std = torch.exp(0.5 * log_var)
         keys = _row_keys(X, seed)
+        # In float64 from here on: exp(log_var) and squared errors of samples
+        # far outside the training data overflow float32.
+        mean, log_var = (t.double() for t in module.posterior(X))
+        std = torch.exp(0.5 * log_var)
         if n_samples_z == 1:
             # The ELBO with the KL in closed form: less variance than sampling it.
-            z = mean + std * _row_normals(keys, 0, 1, self.n_components)[0]
+            z = mean + std * _row_normals(keys, 0, 1, self.n_components)[0].double()
             return module.log_likelihood(X, z) - _kl_to_prior(mean, log_var)
         chunk = max(1, IMPORTANCE_CHUNK_ELEMENTS // (len(X) * module.width))
         total = None
         for start in range(0, n_samples_z, chunk):
             stop = min(start + chunk, n_samples_z)
-            eps = _row_normals(keys, start, stop, self.n_components)  # (k, batch, n_comp.)
+            eps = _row_normals(keys, start, stop, self.n_components).double()  # (k, batch, n_comp.)
             z = mean + std * eps
             log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
             log_post = -0.5 * (LOG_2PI + log_var + eps**2).sum(-1)

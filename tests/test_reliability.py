@@ -286,6 +286,19 @@ def test_scores_of_finite_input_are_finite(est, scale, X):
         assert np.median(scores) < np.median(model.score_samples(X))
 
 
+@pytest.mark.parametrize("n_importance_samples", [1, 5])
+def test_vae_scores_far_from_the_training_scale_are_finite_and_still_rank(X, n_importance_samples):
+    vae = VariationalAutoEncoder(2, n_importance_samples=n_importance_samples, **FAST).fit(X)
+    lowest = np.finfo(np.float64).min
+    far = vae.score_samples(X * 300)
+    # In float32, exp(log_var) and the squared errors overflowed here (NaN or -inf);
+    # in float64 the scores are exact, not clipped, and still rank.
+    assert np.all(far > lowest)
+    assert np.median(far) < np.median(vae.score_samples(X * 30)) < np.median(vae.score_samples(X))
+    # Further out even float64 overflows (exp(log_var / 2) > 1.8e308): clipped, finite.
+    assert np.isfinite(vae.score_samples(X * 1e4)).all()
+
+
 def test_squared_errors_are_computed_beyond_float32(X):
     ae = AutoEncoder(2, **FAST).fit(X)
     scores = ae.score_samples(X * 1e20)
