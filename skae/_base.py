@@ -701,7 +701,9 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     continue
                 if out is None:
                     out = np.empty((len(X), *result.shape[1:]), dtype=X.dtype)
-                out[start:stop] = result
+                # float64 scores beyond float32 become inf here, handled below.
+                with np.errstate(over="ignore"):
+                    out[start:stop] = result
                 start = stop
         if out is None or np.isfinite(out).all():
             return out

@@ -223,6 +223,13 @@ def test_skorch_checkpoint_lr_scheduler_and_early_stopping_work(X, tmp_path):
     assert (tmp_path / "params.pt").exists()
 
 
+def test_history_flags_the_best_validation_loss(X):
+    ae = AutoEncoder(2, **{**FAST, "early_stopping": True, "max_iter": 6}).fit(X)
+    losses = [row["valid_loss"] for row in ae.history_]
+    flags = [row["valid_loss_best"] for row in ae.history_]
+    assert flags == [loss == min(losses[: i + 1]) for i, loss in enumerate(losses)]
+
+
 # ------------------------------------------- failed or interrupted fits
 
 
