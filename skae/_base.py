@@ -401,6 +401,23 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        FloatingPointError
+            If training diverges (a non-finite loss, or non-finite final
+            weights). Like any error in ``fit`` (an exception from a callback,
+            Ctrl-C in the first epoch), it leaves the estimator, weights
+            included, exactly as it was before the call.
+
+        Warns
+        -----
+        ConvergenceWarning
+            If the training loss ends above twice where it began, or
+            ``max_iter`` epochs ran before the stopping rule decided.
+        UserWarning
+            If Ctrl-C interrupted training after at least one complete epoch:
+            the estimator keeps the weights reached then.
         """
         # A failed fit (bad input, diverging loss, an exception from a
         # callback, Ctrl-C in the first epoch) leaves the estimator exactly as
@@ -814,7 +831,9 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     continue
                 if out is None:
                     out = np.empty((len(X), *result.shape[1:]), dtype=X.dtype)
-                out[start:stop] = result
+                # float64 scores beyond float32 become inf here, handled below.
+                with np.errstate(over="ignore"):
+                    out[start:stop] = result
                 start = stop
         if out is None or np.isfinite(out).all():
             return out
@@ -950,7 +969,9 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         score : float
             The mean per-sample score.
         """
-        return float(np.mean(self.score_samples(X)))
+        # In float64: float32 scores clipped near float32's lowest value
+        # would overflow a float32 sum.
+        return float(np.mean(self.score_samples(X), dtype=np.float64))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

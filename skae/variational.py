@@ -137,12 +137,16 @@ class VAENetwork(Network):
 
         ``z`` may carry leading sample dims; ``valid`` masks padded steps.
         """
-        out = self.decode_logits(z, x.shape[1] if self.sequential else None)
+        # Scores pass z in float64, so that squared errors and variances of
+        # samples far from the training data do not overflow; the decoder
+        # itself runs in float32 (a no-op in training, where all is float32).
+        out = self.decode_logits(z.float(), x.shape[1] if self.sequential else None)
+        out, x = out.to(z.dtype), x.to(z.dtype)
         if self.likelihood == "bernoulli":
             # x * log(sigmoid(l)) + (1 - x) * log(1 - sigmoid(l)), stably.
             ll = x * out - F.softplus(out)
         else:
-            log_var = self.decoder_log_var()
+            log_var = self.decoder_log_var().to(z.dtype)
             ll = -0.5 * (LOG_2PI + log_var + (x - out) ** 2 * torch.exp(-log_var))
         if valid is not None:
             ll = torch.where(valid, ll, 0.0)
@@ -429,12 +433,14 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         n_samples_z = self.n_importance_samples
         X = _trim(X, lengths)
         valid = _mask(X, lengths)
-        mean, log_var = module.posterior(X, lengths)
-        std = torch.exp(0.5 * log_var)
         keys = _row_keys(X, seed, valid)
+        # In float64 from here on: exp(log_var) and squared errors of samples
+        # far outside the training data overflow float32.
+        mean, log_var = (t.double() for t in module.posterior(X, lengths))
+        std = torch.exp(0.5 * log_var)
         if n_samples_z == 1:
             # The ELBO with the KL in closed form: less variance than sampling it.
-            z = mean + std * _row_normals(keys, 0, 1, self.n_components)[0]
+            z = mean + std * _row_normals(keys, 0, 1, self.n_components)[0].double()
             return module.log_likelihood(X, z, valid) - _kl_to_prior(mean, log_var)
         # A sample's decoder activations: several times its size for a
         # convolutional or recurrent network, its widest layer for an MLP.
@@ -443,7 +449,7 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         total = None
         for start in range(0, n_samples_z, chunk):
             stop = min(start + chunk, n_samples_z)
-            eps = _row_normals(keys, start, stop, self.n_components)  # (k, batch, n_comp.)
+            eps = _row_normals(keys, start, stop, self.n_components).double()  # (k, batch, n_comp.)
             z = mean + std * eps
             log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
             log_post = -0.5 * (LOG_2PI + log_var + eps**2).sum(-1)

@@ -230,6 +230,13 @@ def test_skorch_checkpoint_lr_scheduler_and_early_stopping_work(X, tmp_path):
     assert (tmp_path / "params.pt").exists()
 
 
+def test_history_flags_the_best_validation_loss(X):
+    ae = AutoEncoder(2, **{**FAST, "early_stopping": True, "max_iter": 6}).fit(X)
+    losses = [row["valid_loss"] for row in ae.history_]
+    flags = [row["valid_loss_best"] for row in ae.history_]
+    assert flags == [loss == min(losses[: i + 1]) for i, loss in enumerate(losses)]
+
+
 # ------------------------------------------- failed or interrupted fits
 
 
@@ -293,11 +300,33 @@ def test_scores_of_finite_input_are_finite(est, scale, X):
         assert np.median(scores) < np.median(model.score_samples(X))
 
 
+@pytest.mark.parametrize("n_importance_samples", [1, 5])
+def test_vae_scores_far_from_the_training_scale_are_finite_and_still_rank(X, n_importance_samples):
+    vae = VariationalAutoEncoder(2, n_importance_samples=n_importance_samples, **FAST).fit(X)
+    lowest = np.finfo(np.float64).min
+    far = vae.score_samples(X * 300)
+    # In float32, exp(log_var) and the squared errors overflowed here (NaN or -inf);
+    # in float64 the scores are exact, not clipped, and still rank.
+    assert np.all(far > lowest)
+    assert np.median(far) < np.median(vae.score_samples(X * 30)) < np.median(vae.score_samples(X))
+    # Further out even float64 overflows (exp(log_var / 2) > 1.8e308): clipped, finite.
+    assert np.isfinite(vae.score_samples(X * 1e4)).all()
+
+
 def test_squared_errors_are_computed_beyond_float32(X):
     ae = AutoEncoder(2, **FAST).fit(X)
     scores = ae.score_samples(X * 1e20)
     # Squares of 1e20 overflow float32; in float64 they are about -1e40.
     assert np.all(scores < -1e36) and np.all(scores > -1e44)
+
+
+def test_score_of_clipped_float32_scores_is_finite(X):
+    # Found by make fuzz: float32 scores clipped to float32's lowest value
+    # summed to -inf in a float32 mean.
+    ae = AutoEncoder(2, **FAST).fit(X)
+    huge = (X * 1e20).astype(np.float32)
+    assert ae.score_samples(huge).min() == np.finfo(np.float32).min
+    assert np.isfinite(ae.score(huge))
 
 
 def test_codes_that_overflow_raise_instead_of_returning_inf(X):
