@@ -349,7 +349,7 @@ class ConvAutoEncoder(nn.Module):
         return self.to_code(self.encoder(x))  # (batch, n_outputs)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.from_code(z).view(len(z), *self.feature_shape)  # (batch, c_last, *small)
+        h = self.from_code(z).view(-1, *self.feature_shape)  # (batch, c_last, *small)
         return self.decoder(h)  # (batch, c, *spatial)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

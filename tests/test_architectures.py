@@ -331,3 +331,34 @@ def test_recurrent_autoencoder_is_the_recurrent_architecture():
     b = AutoEncoder(2, architecture=Recurrent(cell="gru", hidden_size=8), **FAST).fit(X)
     np.testing.assert_allclose(a.transform(X), b.transform(X), rtol=1e-6)
     assert a.architecture_.get_params() == b.architecture_.get_params()
+
+
+@pytest.mark.parametrize("make_X", [images, lambda: images().reshape(24, -1)], ids=["hw", "flat"])
+def test_a_convolutional_model_loads_safely_with_only_skae_types_trusted(make_X):
+    sio = pytest.importorskip("skops.io")
+    X = make_X()
+    shape = (8, 8) if X.ndim == 2 else None
+    est = AutoEncoder(3, architecture=Convolutional2D(shape, channels=(4,)), **FAST).fit(X)
+    data = sio.dumps(est)
+    untrusted = sio.get_untrusted_types(data=data)
+    assert set(untrusted) == {"skae.autoencoder.AutoEncoder", "skae.architectures.Convolutional2D"}
+    loaded = sio.loads(data, trusted=untrusted)
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+    assert loaded.inverse_transform(loaded.transform(X)).shape == X.shape
+
+
+@pytest.mark.parametrize("make_X", [images, lambda: images().reshape(24, -1)], ids=["hw", "flat"])
+@pytest.mark.parametrize("method", ["transform", "inverse_transform", "score_samples"])
+def test_a_convolutional_model_exports_to_onnx_in_its_input_form(make_X, method):
+    ort = pytest.importorskip("onnxruntime")
+    from skae import to_onnx
+
+    X = make_X().astype(np.float32)
+    shape = (8, 8) if X.ndim == 2 else None
+    est = AutoEncoder(3, architecture=Convolutional2D(shape, channels=(4,)), **FAST).fit(X)
+    session = ort.InferenceSession(to_onnx(est, method).SerializeToString())
+    inputs = est.transform(X) if method == "inverse_transform" else X
+    got = session.run(None, {"X": inputs[:7]})[0]
+    expected = getattr(est, method)(inputs[:7])
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
