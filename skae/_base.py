@@ -12,6 +12,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from sklearn.base import (
@@ -26,7 +27,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping
 from skorch.helper import predefined_split
 
-from ._batching import TensorDataset, split_rows
+from ._batching import SparseRows, TensorDataset, split_rows
 from ._callbacks import NonFiniteLossGuard, ProgressBar, silent
 from ._modules import ACTIVATIONS
 from ._net import SkaeNet
@@ -34,6 +35,9 @@ from ._net import SkaeNet
 # Rows per inference batch. Inference holds no gradients, so it can take
 # bigger batches than training; memory stays bounded by this, not by the input.
 INFERENCE_BATCH_ROWS = 8192
+# Sparse input is densified one batch at a time; this bounds a dense inference
+# batch (64 MiB of float32) however wide the rows (e.g. 2**20 hashed columns).
+INFERENCE_BATCH_ELEMENTS = 2**24
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -60,8 +64,15 @@ def resolve_device(device) -> torch.device:
     return resolved
 
 
-def _to_device(a: np.ndarray, device: torch.device) -> torch.Tensor:
-    """Float arrays become float32 tensors on ``device``; others keep their dtype."""
+def _to_device(a: np.ndarray, device: torch.device, densify_on=None) -> torch.Tensor:
+    """Float arrays become float32 tensors on ``device``; others keep their dtype.
+
+    A scipy sparse matrix stays sparse on ``device``, as
+    :class:`~skae._batching.SparseRows` whose row batches come out dense on
+    ``densify_on`` (default ``device``).
+    """
+    if sp.issparse(a):
+        return SparseRows.from_scipy(a, device, densify_on)
     # torch warns on read-only arrays (e.g. joblib memmaps); copy those.
     tensor = torch.from_numpy(a if a.flags.writeable else a.copy())
     dtype = torch.float32 if tensor.is_floating_point() else tensor.dtype
@@ -73,8 +84,15 @@ def _fits_on_device(arrays, device: torch.device) -> bool:
     if device.type != "cuda":
         return True
     free, _ = torch.cuda.mem_get_info(device)
-    needed = sum(a.size * (4 if a.dtype.kind == "f" else a.itemsize) for a in arrays)
+    needed = sum(_device_bytes(a) for a in arrays)
     return needed <= free // 2
+
+
+def _device_bytes(a) -> int:
+    """Bytes that ``_to_device`` takes for ``a`` (float32 values)."""
+    if sp.issparse(a):  # float32 values, int32 column indices, int64 row pointers
+        return 8 * a.nnz + 8 * (a.shape[0] + 1)
+    return a.size * (4 if a.dtype.kind == "f" else a.itemsize)
 
 
 def _forked_rng(device: torch.device):
@@ -187,7 +205,8 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         first holding the float data. ``reset=True`` (in ``fit``) records
         ``n_features_in_``; otherwise the input is checked against it.
         """
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=reset)
+        # Sparse input (e.g. TF-IDF) stays sparse: CSR, densified per batch.
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, accept_sparse="csr", reset=reset)
         self._check_values(X)
         return (X,)
 
@@ -199,7 +218,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
         y : None
             Ignored; present for API consistency.
@@ -240,7 +259,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             # more than half of its free memory: then they stay on the host and
             # batches are streamed (see TensorBatchIterator).
             home = device if _fits_on_device(arrays, device) else torch.device("cpu")
-            train = tuple(_to_device(a, home) for a in arrays)
+            train = tuple(_to_device(a, home, device) for a in arrays)
             valid = None
             if self.early_stopping:
                 train, valid = split_rows(train, self.validation_fraction)
@@ -358,21 +377,27 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         lengths), sliced alongside it and passed in their own dtype. The result
         comes back in X's dtype. Each batch is copied to the device, processed,
         and copied back into a preallocated host array, so device memory holds
-        one batch at a time.
+        one batch at a time; a sparse ``X`` is densified there one batch at a time.
         """
         module = self.net_.module_
         device = self.net_.device
         rows = self._inference_batch_rows
+        n_samples = X.shape[0]
+        if sparse := sp.issparse(X):
+            rows = max(1, min(rows, INFERENCE_BATCH_ELEMENTS // max(1, X.shape[1])))
         module.eval()
         out = None
         with torch.inference_mode():
-            for start in range(0, len(X), rows):
+            for start in range(0, n_samples, rows):
                 stop = start + rows
-                batch = torch.tensor(X[start:stop], dtype=torch.float32, device=device)
+                if sparse:
+                    batch = SparseRows.from_scipy(X[start:stop], device)[:]
+                else:
+                    batch = torch.tensor(X[start:stop], dtype=torch.float32, device=device)
                 extra = [torch.as_tensor(a[start:stop], device=device) for a in aligned]
                 result = fn(module, batch, *extra).cpu().numpy()
                 if out is None:
-                    out = np.empty((len(X), *result.shape[1:]), dtype=X.dtype)
+                    out = np.empty((n_samples, *result.shape[1:]), dtype=X.dtype)
                 out[start:stop] = result
         return out
 
@@ -381,7 +406,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to encode.
 
         Returns
@@ -419,7 +444,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to score.
 
         Returns
@@ -436,7 +461,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to score.
         y : None
             Ignored; present for API consistency.
@@ -451,4 +476,5 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
         return tags

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from numbers import Real
 
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -195,8 +196,10 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
             )
         # A warm start keeps the module, hence the range stored in it.
         if not (self.warm_start and hasattr(self, "net_")):
-            self.data_min_ = X.min(axis=0)
-            self.data_max_ = X.max(axis=0)
+            low, high = X.min(axis=0), X.max(axis=0)
+            if sp.issparse(X):  # (1, n_features) sparse results; small to densify
+                low, high = low.toarray().ravel(), high.toarray().ravel()
+            self.data_min_, self.data_max_ = low, high
 
     def _build_module(self, n_features):
         module = MLPAutoEncoder(
@@ -227,7 +230,7 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data, possibly noisy. It is not corrupted further.
 
         Returns

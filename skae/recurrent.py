@@ -5,6 +5,7 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -278,6 +279,12 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
         of shape (n_samples, longest, n_features) zero-padded at the end;
         ``form`` is "table" (2-D), "array" (3-D) or "list".
         """
+        if sp.issparse(X) or (isinstance(X, (list, tuple)) and any(map(sp.issparse, X))):
+            raise TypeError(
+                f"{type(self).__name__} reads sequences and does not accept sparse "
+                "input; pass dense arrays (a 3-D array or a list of 2-D arrays), or "
+                "use AutoEncoder and the other table families for sparse tables."
+            )
         if isinstance(X, (list, tuple)) and len(X) == 0:
             raise ValueError("X is an empty list; expected at least one sequence.")
         if isinstance(X, (list, tuple)) and any(np.ndim(x) >= 2 for x in X):
@@ -444,3 +451,8 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
         if self._fit_form == "table":
             return out[:, :, 0]
         return self._as_form(out, [longest] * len(out), self._fit_form)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False  # sequences are dense; see _read
+        return tags
