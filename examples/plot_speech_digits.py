@@ -43,7 +43,8 @@ def mel_filterbank(sample_rate, n_fft, n_mels):
     edges = to_hz(np.linspace(0.0, to_mel(sample_rate / 2), n_mels + 2))
     freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
     left, center, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    return np.maximum(0.0, np.minimum((freqs - left) / (center - left), (right - freqs) / (right - center)))
+    rising, falling = (freqs - left) / (center - left), (right - freqs) / (right - center)
+    return np.maximum(0.0, np.minimum(rising, falling))
 
 
 def log_mel(clip, sample_rate, filters):
@@ -56,7 +57,7 @@ shared = next((p for p in (Path("../shared/data"), Path("../../shared/data")) if
 if shared is not None and (shared / "fsdd.npz").exists():
     d = np.load(shared / "fsdd.npz")
     sample_rate = int(d["sample_rate"])
-    clips = [d["audio"][a:b] / 32768.0 for a, b in zip(d["offsets"][:-1], d["offsets"][1:])]
+    clips = [d["audio"][a:b] / 32768.0 for a, b in zip(d["offsets"][:-1], d["offsets"][1:], strict=True)]
     digits, is_test = d["digit"].astype(int), d["index"] < 5
     # Two of the six speakers keep the example short; the benchmark uses all.
     keep = np.isin(d["speaker"], ["george", "jackson"])
@@ -80,7 +81,7 @@ else:
     source = "synthetic words"
 
 filters = mel_filterbank(sample_rate, N_FFT, N_MELS)
-frames = [log_mel(clip, sample_rate, filters) for clip, k in zip(clips, keep) if k]
+frames = [log_mel(clip, sample_rate, filters) for clip, k in zip(clips, keep, strict=True) if k]
 digits, is_test = digits[keep], is_test[keep]
 train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
 # Standardise each mel band with the training frames.
