@@ -146,8 +146,11 @@ def run_anomaly(texts, is_spam, code_size, splits):
             results.setdefault(name, []).append(
                 (roc_auc_score(truth, -scores), average_precision_score(truth, -scores), fit_time)
             )
-        print(f"  split {seed}: {X_train.shape[0]} ham to train on, "
-              f"{len(test)} to score ({truth.sum()} spam), {X_train.shape[1]} columns", flush=True)
+        print(
+            f"  split {seed}: {X_train.shape[0]} ham to train on, "
+            f"{len(test)} to score ({truth.sum()} spam), {X_train.shape[1]} columns",
+            flush=True,
+        )
     rows = []
     for name, runs in results.items():
         runs = np.array(runs)

@@ -57,7 +57,8 @@ shared = next((p for p in (Path("../shared/data"), Path("../../shared/data")) if
 if shared is not None and (shared / "fsdd.npz").exists():
     d = np.load(shared / "fsdd.npz")
     sample_rate = int(d["sample_rate"])
-    clips = [d["audio"][a:b] / 32768.0 for a, b in zip(d["offsets"][:-1], d["offsets"][1:], strict=True)]
+    bounds = zip(d["offsets"][:-1], d["offsets"][1:], strict=True)
+    clips = [d["audio"][a:b] / 32768.0 for a, b in bounds]
     digits, is_test = d["digit"].astype(int), d["index"] < 5
     # Two of the six speakers keep the example short; the benchmark uses all.
     keep = np.isin(d["speaker"], ["george", "jackson"])
@@ -111,8 +112,13 @@ def classify(Z):
 
 def recurrent(n_components):
     return RecurrentAutoEncoder(
-        n_components, cell="gru", hidden_size=32, batch_size=32, learning_rate_init=3e-3,
-        max_iter=15, random_state=0,
+        n_components,
+        cell="gru",
+        hidden_size=32,
+        batch_size=32,
+        learning_rate_init=3e-3,
+        max_iter=15,
+        random_state=0,
     )
 
 

@@ -37,9 +37,7 @@ from skae import AutoEncoder
 
 shared = next((p for p in (Path("../shared/data"), Path("../../shared/data")) if p.is_dir()), None)
 if shared is not None and (shared / "sms_spam.tsv").exists():
-    d = pd.read_csv(
-        shared / "sms_spam.tsv", sep="\t", quoting=csv.QUOTE_NONE, escapechar="\\"
-    )
+    d = pd.read_csv(shared / "sms_spam.tsv", sep="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
     texts, is_spam = d["text"].to_numpy(dtype=object), (d["label"] == "spam").to_numpy()
     source = "SMS Spam Collection"
 else:
