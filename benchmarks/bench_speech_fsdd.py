@@ -40,7 +40,7 @@ from skae import AutoEncoder, RecurrentAutoEncoder
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fsdd.npz"
 
-N_FFT, HOP, N_MELS = 256, 128, 32  # 32 ms windows, 16 ms hop at 8 kHz
+N_FFT, HOP, N_MELS = 512, 256, 32  # 64 ms windows every 32 ms at 8 kHz
 
 
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
@@ -152,7 +152,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", nargs="+", default=["official", "speaker"])
     parser.add_argument("--code-size", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument(
+        "--speakers", nargs="+", help="held-out speakers of the leave-one-out split (default: all)"
+    )
     args = parser.parse_args()
     if not DATA.exists():
         print(f"skipped: {DATA} not found (see ../shared/data/README.md)")
@@ -178,7 +181,7 @@ def main():
         report("Official split (train on takes 5-49, test on takes 0-4):", runs)
     if "speaker" in args.splits:
         runs = []
-        for who in np.unique(speaker):
+        for who in args.speakers or np.unique(speaker):
             test = speaker == who
             runs.append(
                 run_split(

@@ -259,9 +259,7 @@ def main():
     parser.add_argument("--code-size", type=int, default=32)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--splits", type=int, default=3)
-    parser.add_argument(
-        "--families", nargs="+", default=["AutoEncoder", "DenoisingAutoEncoder"]
-    )
+    parser.add_argument("--families", nargs="+", default=["AutoEncoder", "DenoisingAutoEncoder"])
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not DATA.exists():
