@@ -33,7 +33,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skae import RecurrentAutoEncoder
 
-N_FFT, HOP, N_MELS = 256, 128, 24  # 32 ms windows every 16 ms at 8 kHz
+N_FFT, HOP, N_MELS = 512, 256, 24  # 64 ms windows every 32 ms at 8 kHz
 
 
 def mel_filterbank(sample_rate, n_fft, n_mels):
@@ -118,7 +118,7 @@ def recurrent(n_components):
         hidden_size=32,
         batch_size=32,
         learning_rate_init=3e-3,
-        max_iter=15,
+        max_iter=10,
         random_state=0,
     )
 
