@@ -118,7 +118,7 @@ def recurrent(n_components):
         hidden_size=32,
         batch_size=32,
         learning_rate_init=3e-3,
-        max_iter=10,
+        max_iter=8,
         random_state=0,
     )
 
