@@ -13,6 +13,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from sklearn.base import (
@@ -31,7 +32,7 @@ from skorch.helper import predefined_split
 from skorch.history import History
 
 from . import _inputs
-from ._batching import TensorDataset, split_rows
+from ._batching import SparseRows, TensorDataset, split_rows
 from ._callbacks import NonFiniteLossGuard, ProgressBar, silent
 from ._inputs import FLOAT_DTYPES
 from ._modules import ACTIVATIONS, Network
@@ -43,6 +44,9 @@ from .architectures import MLP, Architecture
 INFERENCE_BATCH_ROWS = 8192
 # Rows per inference batch for images, signals and sequences, whose rows are heavier.
 INFERENCE_BATCH_ROWS_ND = 1024
+# Sparse input is densified one batch at a time; this bounds a dense inference
+# batch (64 MiB of float32) however wide the rows (e.g. 2**20 hashed columns).
+INFERENCE_BATCH_ELEMENTS = 2**24
 
 # Largest finite float32: skae computes in float32, so larger inputs would
 # silently become inf on the device.
@@ -93,8 +97,16 @@ def _check_float32_range(a: np.ndarray, name: str = "X") -> None:
         )
 
 
-def _to_device(a: np.ndarray, device: torch.device) -> torch.Tensor:
-    """Float arrays become float32 tensors on ``device``; others keep their dtype."""
+def _to_device(a: np.ndarray, device: torch.device, densify_on=None) -> torch.Tensor:
+    """Float arrays become float32 tensors on ``device``; others keep their dtype.
+
+    A scipy sparse matrix stays sparse on ``device``, as
+    :class:`~skae._batching.SparseRows` whose row batches come out dense on
+    ``densify_on`` (default ``device``).
+    """
+    if sp.issparse(a):
+        _check_float32_range(a.data)
+        return SparseRows.from_scipy(a, device, densify_on)
     _check_float32_range(a)
     # torch takes neither negative strides (X[::-1]) nor, without a warning,
     # read-only arrays (e.g. joblib memmaps); copy those.
@@ -109,7 +121,7 @@ def _fits_on_device(arrays, device: torch.device) -> bool:
     if device.type != "cuda":
         return True
     free, _ = torch.cuda.mem_get_info(device)
-    needed = sum(a.size * (4 if a.dtype.kind == "f" else a.itemsize) for a in arrays)
+    needed = sum(_device_bytes(a) for a in arrays)
     return needed <= free // 2
 
 
@@ -130,6 +142,13 @@ def _plain(value):
 def _plain_row(row: dict) -> dict:
     """A history row with NumPy scalars turned into Python numbers."""
     return {k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()}
+
+
+def _device_bytes(a) -> int:
+    """Bytes that ``_to_device`` takes for ``a`` (float32 values)."""
+    if sp.issparse(a):  # float32 values, int32 column indices, int64 row pointers
+        return 8 * a.nnz + 8 * (a.shape[0] + 1)
+    return a.size * (4 if a.dtype.kind == "f" else a.itemsize)
 
 
 def _forked_rng(device: torch.device):
@@ -392,7 +411,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
         y : None
             Ignored; present for API consistency.
@@ -468,7 +487,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             # more than half of its free memory: then they stay on the host and
             # batches are streamed (see TensorBatchIterator).
             home = device if _fits_on_device(arrays, device) else torch.device("cpu")
-            train = tuple(_to_device(a, home) for a in arrays)
+            train = tuple(_to_device(a, home, device) for a in arrays)
             valid = None
             if self.early_stopping:
                 train, valid = split_rows(train, self.validation_fraction)
@@ -809,11 +828,13 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         rows = self._inference_batch_rows
         if self.architecture_.input_kind != "table":
             rows = min(rows, INFERENCE_BATCH_ROWS_ND)
+        if sp.issparse(X):
+            rows = max(1, min(rows, INFERENCE_BATCH_ELEMENTS // max(1, X.shape[1])))
         module.eval()
         out = None
         start = 0
         with torch.inference_mode():
-            while start < len(X):
+            while start < X.shape[0]:
                 stop = start + rows
                 try:
                     result = self._run_batch(fn, module, device, X, aligned, slice(start, stop))
@@ -830,7 +851,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     rows = max(1, rows // 2)
                     continue
                 if out is None:
-                    out = np.empty((len(X), *result.shape[1:]), dtype=X.dtype)
+                    out = np.empty((X.shape[0], *result.shape[1:]), dtype=X.dtype)
                 # float64 scores beyond float32 become inf here, handled below.
                 with np.errstate(over="ignore"):
                     out[start:stop] = result
@@ -849,8 +870,11 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     @staticmethod
     def _run_batch(fn, module, device, X, aligned, rows: slice) -> np.ndarray:
-        # Slices of X[::-1] have negative strides, which torch does not take.
-        batch = torch.tensor(np.ascontiguousarray(X[rows]), dtype=torch.float32, device=device)
+        if sp.issparse(X):  # densified on the device, one batch at a time
+            batch = SparseRows.from_scipy(X[rows], device)[:]
+        else:
+            # Slices of X[::-1] have negative strides, which torch does not take.
+            batch = torch.tensor(np.ascontiguousarray(X[rows]), dtype=torch.float32, device=device)
         extra = [torch.as_tensor(np.ascontiguousarray(a[rows]), device=device) for a in aligned]
         return fn(module, batch, *extra).cpu().numpy()
 
@@ -859,7 +883,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to encode.
 
         Returns
@@ -938,7 +962,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to score.
 
         Returns
@@ -959,7 +983,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to score.
         y : None
             Ignored; present for API consistency.
@@ -982,4 +1006,5 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         declared = kind == "image" and arch.input_shape is not None
         tags.input_tags.two_d_array = kind != "image" or declared
         tags.input_tags.three_d_array = kind != "table"
+        tags.input_tags.sparse = kind == "table"
         return tags

@@ -5,11 +5,104 @@ index and collate one sample at a time; for a small MLP that costs far more
 than the forward and backward passes. Here a batch is one gather from a
 device tensor (or, for data made of several aligned tensors, such as padded
 sequences and their lengths, one gather from each, returned as a tuple).
+A sparse matrix sits on the device as :class:`SparseRows`, whose row gathers
+come back dense: only one batch is ever densified.
 """
 
 from __future__ import annotations
 
+import numpy as np
+import scipy.sparse as sp
 import torch
+
+
+class SparseRows:
+    """The rows of a CSR matrix on a device; indexing rows gives them dense.
+
+    ``rows[i]`` for a slice or an index tensor returns a dense float32 tensor
+    of shape (len(i), n_columns) on ``densify_on`` (the storage device unless
+    given). :meth:`take` returns the selected rows as another ``SparseRows``
+    (for a validation split). Memory on the storage device: the stored values
+    (float32), their column indices (int32 when they fit) and one row pointer
+    per row (int64), about the size of the scipy matrix.
+
+    A gather reads, for each selected row, ``max_row_nnz`` slots from the row's
+    start (slots past the row's end read as zero), so a batch of ``b`` rows
+    costs ``b * max_row_nnz`` reads, never more than the ``b * n_columns`` of
+    the dense batch itself, with no host-device sync (its size is known
+    before the data are read).
+    """
+
+    def __init__(self, indptr, indices, data, n_columns, densify_on=None):
+        self.indptr = indptr
+        self.indices = indices
+        self.data = data
+        self.n_columns = n_columns
+        self.device = data.device
+        self.densify_on = self.device if densify_on is None else torch.device(densify_on)
+        # One host sync here, so that gathers need none.
+        counts = indptr[1:] - indptr[:-1]
+        self.max_row_nnz = int(counts.max()) if len(counts) else 0
+        self._slots = torch.arange(self.max_row_nnz, device=self.device)
+
+    @classmethod
+    def from_scipy(cls, X, device, densify_on=None) -> SparseRows:
+        """Copy the scipy sparse matrix or array ``X`` to ``device`` as CSR."""
+        X = sp.csr_matrix(X)
+        index_dtype = np.int32 if X.shape[1] <= np.iinfo(np.int32).max else np.int64
+        return cls(
+            torch.from_numpy(X.indptr.astype(np.int64)).to(device),
+            torch.from_numpy(X.indices.astype(index_dtype, copy=False)).to(device),
+            torch.from_numpy(X.data.astype(np.float32, copy=False)).to(device),
+            X.shape[1],
+            densify_on,
+        )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self), self.n_columns)
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    def _row_index(self, rows) -> torch.Tensor:
+        if isinstance(rows, slice):
+            return torch.arange(len(self), device=self.device)[rows]
+        return torch.as_tensor(rows, device=self.device)
+
+    def _gather(self, rows: torch.Tensor):
+        """Column indices and values of ``rows``, padded to ``max_row_nnz`` slots."""
+        starts = self.indptr[rows]  # (b,)
+        counts = self.indptr[rows + 1] - starts
+        pos = starts[:, None] + self._slots  # (b, max_row_nnz)
+        valid = self._slots < counts[:, None]
+        # Padding slots read stored entry 0 (any in-range one would do) as zero.
+        pos = torch.where(valid, pos, 0)
+        values = torch.where(valid, self.data[pos], 0.0)
+        return self.indices[pos].long(), values, counts
+
+    def __getitem__(self, rows) -> torch.Tensor:
+        columns, values, _ = self._gather(self._row_index(rows))
+        columns = columns.to(self.densify_on, non_blocking=True)
+        values = values.to(self.densify_on, non_blocking=True)
+        dense = torch.zeros(len(columns), self.n_columns, device=self.densify_on)
+        # Adding (not writing) sums duplicate entries, as scipy reads them;
+        # padding slots add an exact zero.
+        return dense.scatter_add_(1, columns, values)
+
+    def take(self, rows) -> SparseRows:
+        """The selected ``rows`` as a new ``SparseRows`` (one host sync)."""
+        columns, values, counts = self._gather(self._row_index(rows))
+        keep = self._slots < counts[:, None]
+        indptr = torch.zeros(len(counts) + 1, dtype=torch.int64, device=self.device)
+        torch.cumsum(counts, 0, out=indptr[1:])
+        return SparseRows(
+            indptr,
+            columns[keep].to(self.indices.dtype),
+            values[keep],
+            self.n_columns,
+            self.densify_on,
+        )
 
 
 class TensorDataset:
@@ -65,6 +158,8 @@ class TensorBatchIterator:
             yield batch[0] if len(batch) == 1 else batch
 
     def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        if t.device == self.device:  # SparseRows densify on the training device
+            return t
         if self.device.type == "cuda":
             # A pinned copy makes the transfer asynchronous, so the host
             # gathers the next batch while the GPU works on this one; torch's
@@ -84,4 +179,9 @@ def split_rows(tensors: tuple[torch.Tensor, ...], validation_fraction: float):
         )
     order = torch.randperm(n, device=tensors[0].device)
     train, valid = order[n_valid:], order[:n_valid]
-    return tuple(t[train] for t in tensors), tuple(t[valid] for t in tensors)
+    return tuple(_take(t, train) for t in tensors), tuple(_take(t, valid) for t in tensors)
+
+
+def _take(t, rows):
+    """The selected rows of ``t``, kept sparse when ``t`` is :class:`SparseRows`."""
+    return t.take(rows) if isinstance(t, SparseRows) else t[rows]

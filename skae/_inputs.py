@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.validation import check_array, validate_data
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -28,8 +29,17 @@ def read(est, X, *, reset: bool, architecture):
     training input; otherwise ``X`` is checked against them.
     """
     kind = architecture.input_kind
+    if kind != "table" and (
+        sp.issparse(X) or (isinstance(X, (list, tuple)) and any(map(sp.issparse, X)))
+    ):
+        raise TypeError(
+            f"{type(est).__name__} with {type(architecture).__name__} reads {kind}s and "
+            "does not accept sparse input; pass dense arrays, or use a table "
+            "architecture (the default MLP) for sparse tables."
+        )
     if kind == "table":
-        X = validate_data(est, X, dtype=FLOAT_DTYPES, reset=reset)
+        # Sparse input (e.g. TF-IDF) stays sparse: CSR, densified per batch.
+        X = validate_data(est, X, dtype=FLOAT_DTYPES, accept_sparse="csr", reset=reset)
         arrays, form = (X,), "table"
     elif kind == "sequence":
         arrays, form = _read_sequences(est, X, reset)

@@ -122,6 +122,12 @@ class AutoEncoder(BaseAutoEncoder):
     Inference runs in batches, so device memory is bounded by the batch, not
     the input.
 
+    ``X`` may be a SciPy sparse matrix or array (CSR, CSC, ...), e.g. TF-IDF
+    text features: it stays sparse on the device and is densified one batch
+    at a time, for training and for inference. The first layer holds
+    ``n_features * hidden_layer_sizes[0]`` weights, which dominates memory
+    for very wide inputs (see the "Text and speech" page of the user guide).
+
     Examples
     --------
     >>> import numpy as np

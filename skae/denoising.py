@@ -5,6 +5,7 @@ from __future__ import annotations
 from numbers import Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -253,7 +254,7 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data, possibly noisy. It is not corrupted further.
 
         Returns
@@ -273,6 +274,8 @@ def _value_range(X: np.ndarray, lengths, architecture):
     One per feature of a table, per pixel of an image or signal, and per
     feature (over the real time steps) of sequences.
     """
+    if sp.issparse(X):  # (1, n_features) sparse results; small to densify
+        return X.min(axis=0).toarray().ravel(), X.max(axis=0).toarray().ravel()
     if architecture.input_kind != "sequence":
         return X.min(axis=0), X.max(axis=0)
     steps = X.reshape(-1, X.shape[-1])

@@ -1,0 +1,128 @@
+"""
+=======================================
+Text features and spam detection on SMS
+=======================================
+
+Text comes out of :class:`~sklearn.feature_extraction.text.TfidfVectorizer` as a
+sparse matrix, and skae's table families take it as it is: it stays sparse on
+the training device and is densified one batch at a time. Here an
+:class:`~skae.AutoEncoder` turns TF-IDF rows of SMS messages into 16-value codes
+for a classifier, beside :class:`~sklearn.decomposition.TruncatedSVD` (LSA) with
+the same code size, and then, trained on normal messages ("ham") only, scores
+spam as the anomaly.
+
+The data are the SMS Spam Collection in ``../shared/data`` when that folder is
+present; otherwise a small synthetic corpus of "ham" and "spam" sentences
+stands in.
+"""
+
+# %%
+# Data: messages and their labels
+# -------------------------------
+import csv
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, roc_auc_score, roc_curve
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skae import AutoEncoder
+
+shared = next((p for p in (Path("../shared/data"), Path("../../shared/data")) if p.is_dir()), None)
+if shared is not None and (shared / "sms_spam.tsv").exists():
+    d = pd.read_csv(shared / "sms_spam.tsv", sep="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
+    texts, is_spam = d["text"].to_numpy(dtype=object), (d["label"] == "spam").to_numpy()
+    source = "SMS Spam Collection"
+else:
+    rng = np.random.default_rng(0)
+    ham_words = "ok see you at home lunch later love call me when you get there tonight".split()
+    spam_words = "free win cash prize claim now txt call urgent award mobile reply stop".split()
+
+    def messages(words, n):
+        return [" ".join(rng.choice(words, size=rng.integers(4, 12))) for _ in range(n)]
+
+    texts = np.array(messages(ham_words, 800) + messages(spam_words, 120), dtype=object)
+    is_spam = np.r_[np.zeros(800, bool), np.ones(120, bool)]
+    source = "synthetic messages"
+
+X_train, X_test, y_train, y_test = train_test_split(
+    texts, is_spam, test_size=0.3, stratify=is_spam, random_state=0
+)
+print(f"{source}: {len(texts)} messages, {is_spam.sum()} spam")
+
+# %%
+# Codes for a classifier: autoencoder vs LSA at the same size
+# -----------------------------------------------------------
+# The vectorizer's output is a sparse matrix; the autoencoder needs no
+# ``toarray()``. A scaler puts both kinds of codes on one scale for the
+# classifier. ``tol=None`` runs every epoch: a TF-IDF row's unit norm is
+# spread over thousands of columns, so the mean squared error is about 1e-4
+# from the start, and the default absolute ``tol=1e-4`` would stop training
+# after ``n_iter_no_change`` epochs.
+code_size = 16
+reducers = {
+    "LSA (TruncatedSVD)": TruncatedSVD(code_size, random_state=0),
+    "AutoEncoder": AutoEncoder(
+        code_size, hidden_layer_sizes=(128,), batch_size=64, max_iter=20, tol=None, random_state=0
+    ),
+}
+for name, reducer in reducers.items():
+    pipe = make_pipeline(
+        TfidfVectorizer(sublinear_tf=True, max_features=2000),
+        reducer,
+        StandardScaler(),
+        LogisticRegression(max_iter=1000),
+    ).fit(X_train, y_train)
+    pred = pipe.predict(X_test)
+    print(
+        f"{name:20s} accuracy {np.mean(pred == y_test):.3f}  F1 (spam) {f1_score(y_test, pred):.3f}"
+    )
+
+# %%
+# Spam as the anomaly: train on ham only
+# --------------------------------------
+# The vectorizer and the models see ham messages only. A message that the
+# autoencoder reconstructs badly (low ``score_samples``) is unlike ham.
+vectorizer = TfidfVectorizer(sublinear_tf=True, max_features=2000).fit(X_train[~y_train])
+V_ham, V_test = vectorizer.transform(X_train[~y_train]), vectorizer.transform(X_test)
+ae = AutoEncoder(
+    code_size, hidden_layer_sizes=(128,), batch_size=64, max_iter=20, tol=None, random_state=0
+)
+anomaly = {"AutoEncoder": -ae.fit(V_ham).score_samples(V_test)}
+svd = TruncatedSVD(code_size, random_state=0).fit(V_ham)
+Z = svd.transform(V_test)
+# The rank-16 projection's squared error, from the sparse rows.
+anomaly["LSA reconstruction"] = np.asarray(V_test.multiply(V_test).sum(axis=1)).ravel() - (
+    Z**2
+).sum(axis=1)
+
+fig, ax = plt.subplots(figsize=(5, 4.5))
+for name, score in anomaly.items():
+    fpr, tpr, _ = roc_curve(y_test, score)
+    ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y_test, score):.3f})")
+ax.plot([0, 1], [0, 1], ":", color="grey")
+ax.set(xlabel="false positive rate (ham)", ylabel="true positive rate (spam)")
+ax.set_title(f"Spam as anomaly, trained on ham only ({source})", fontsize=10)
+ax.legend(loc="lower right")
+fig.tight_layout()
+plt.show()
+
+# %%
+# Conclusion
+# ----------
+# At the same code size the autoencoder's codes and LSA's give a classifier
+# much the same accuracy on SMS spam (``benchmarks/bench_text_sms.py``
+# measures it with 5-fold cross-validation: 0.968 for both at 32 values):
+# TF-IDF of short messages is close to linear, and a code of either kind keeps
+# what separates spam. As an anomaly detector trained on ham alone, neither
+# reconstruction error separates spam well: a vocabulary learned from ham
+# misses spam's own words, and what is left of a spam message looks much like
+# ham. The autoencoder's practical advantage here is that it takes the sparse
+# matrix directly, inside the same pipeline.
