@@ -1,6 +1,7 @@
 """skae: scikit-learn compatible autoencoders on PyTorch and skorch."""
 
 from . import architectures as architectures  # the networks: skae.architectures
+from ._chunked import ChunkedData
 from .anomaly import AnomalyDetector
 from .autoencoder import AutoEncoder
 from .denoising import DenoisingAutoEncoder
@@ -11,6 +12,7 @@ from .variational import VariationalAutoEncoder
 __all__ = [
     "AnomalyDetector",
     "AutoEncoder",
+    "ChunkedData",
     "DenoisingAutoEncoder",
     "RecurrentAutoEncoder",
     "SparseAutoEncoder",
