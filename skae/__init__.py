@@ -1,6 +1,7 @@
 """skae: scikit-learn compatible autoencoders on PyTorch and skorch."""
 
 from . import architectures as architectures  # the networks: skae.architectures
+from . import distributed as distributed  # Dask/Ray searches, DDP: skae.distributed
 from ._chunked import ChunkedData
 from .anomaly import AnomalyDetector
 from .autoencoder import AutoEncoder

@@ -41,7 +41,9 @@ def _require(module: str, extra: str):
 
 
 @contextlib.contextmanager
-def search_backend(engine: str, *, n_workers: int = 2, address: str | None = None):
+def search_backend(
+    engine: str, *, n_workers: int = 2, address: str | None = None, **backend_params
+):
     """Run joblib-parallel work (a search's fits) on a Dask or Ray cluster.
 
     Inside the ``with`` block, scikit-learn's searches with ``n_jobs=-1``
@@ -60,6 +62,9 @@ def search_backend(engine: str, *, n_workers: int = 2, address: str | None = Non
         Worker processes of the local cluster; ignored with ``address``.
     address : str or None, default=None
         A running cluster to use instead of a local one.
+    **backend_params
+        Passed to :func:`joblib.parallel_backend`, e.g. Ray's
+        ``ray_remote_args={"num_gpus": 1}`` to give each fit a GPU.
 
     Yields
     ------
@@ -92,7 +97,7 @@ def search_backend(engine: str, *, n_workers: int = 2, address: str | None = Non
         else:
             cluster, client = None, distributed.Client(address)
         try:
-            with joblib.parallel_backend("dask"):
+            with joblib.parallel_backend("dask", **backend_params):
                 yield client
         finally:
             client.close()
@@ -107,7 +112,7 @@ def search_backend(engine: str, *, n_workers: int = 2, address: str | None = Non
             ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
         ray_joblib.register_ray()
         try:
-            with joblib.parallel_backend("ray"):
+            with joblib.parallel_backend("ray", **backend_params):
                 yield None
         finally:
             if started:
@@ -231,9 +236,9 @@ def fit_data_parallel(estimator, X, *, n_processes: int = 2, backend: str | None
     process takes ``cuda:<rank>`` and they talk through NCCL. Only rank 0
     shows a progress bar. Every process runs exactly ``max_iter`` epochs
     (``tol`` is ignored: stopping has to be agreed by all), and
-    ``early_stopping`` is not supported. Returns rank 0's fitted estimator;
-    the input is passed to each process (pickled, or a ``np.memmap`` by
-    reference to its file).
+    ``early_stopping`` is not supported. Returns rank 0's fitted estimator.
+    The input is pickled to each process, so it must fit in memory; for
+    larger data, use :class:`DataParallel` in your own ``torchrun`` script.
 
     Parameters
     ----------
