@@ -1,4 +1,4 @@
-"""Scaling out: a search on 1 process, loky, Dask and Ray; out-of-core fit on a memmap.
+r"""Scaling out: a search on 1 process, loky, Dask and Ray; out-of-core fit on a memmap.
 
 (a) ``search``: a 16-candidate ``GridSearchCV`` (2 folds, 32 fits) of an
 AutoEncoder on the digits, with ``n_jobs=1``, joblib's loky backend with
@@ -18,6 +18,8 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_scale_out.py search
     OMP_NUM_THREADS=1 python benchmarks/bench_scale_out.py ooc --rows 2000000
+    OMP_NUM_THREADS=1 python benchmarks/bench_scale_out.py ooc --rows 10000000 \
+        --hidden 64 --components 8
 """
 
 from __future__ import annotations
@@ -106,8 +108,8 @@ def ooc(args):
 
     gib = 1024**3
     params = dict(
-        n_components=32,
-        hidden_layer_sizes=(256,),
+        n_components=args.components,
+        hidden_layer_sizes=(args.hidden,),
         batch_size=256,
         max_iter=1,
         tol=None,
@@ -151,6 +153,8 @@ def ooc(args):
     window = args.chunk_size * args.shuffle_window * args.features * 4
     in_rate, ooc_rate = args.in_memory_rows / in_memory_s, args.rows / ooc_s
     print(f"torch threads             : {torch.get_num_threads()}")
+    layers = f"{args.features}-{args.hidden}-{args.components}"
+    print(f"model                     : {layers}, batch 256, 1 epoch")
     print(
         f"memmap                    : {args.rows:,} x {args.features} = "
         f"{args.rows * args.features * 4 / gib:.2f} GiB"
@@ -181,6 +185,8 @@ def main(argv=None):
     o.add_argument("--rows", type=int, default=2_000_000)
     o.add_argument("--in-memory-rows", type=int, default=200_000)
     o.add_argument("--features", type=int, default=784)
+    o.add_argument("--hidden", type=int, default=256, help="hidden layer width")
+    o.add_argument("--components", type=int, default=32, help="code size")
     o.add_argument("--chunk-size", type=int, default=10_000)
     o.add_argument("--shuffle-window", type=int, default=10)
     o.add_argument("--dir", default=None, help="where to write the memmap (default: tmp)")
