@@ -8,7 +8,8 @@ TORCH_SPEC ?= torch==2.13.0
 INTERSPHINX ?= 0
 LINTED := skae tests benchmarks examples docs/conf.py docs/_ext
 
-.PHONY: setup setup-docs setup-cluster demo test test-cluster lint format bench docs docs-check docs-clean
+.PHONY: setup setup-docs setup-cluster demo test test-cluster fuzz lint format bench docs \
+	docs-check docs-clean
 
 setup: $(VENV)/.installed
 
@@ -40,6 +41,13 @@ test: setup lint
 # Local Dask and Ray clusters, Optuna, 2-process DDP: the tests marked `cluster`.
 test-cluster: setup-cluster
 	$(BIN)/python -m pytest -m cluster -rs
+
+# The property-based tests with many more examples (a few minutes); writes
+# the outcomes by kind to fuzz-report.json.
+FUZZ_EXAMPLES ?= 300
+fuzz: setup
+	SKAE_FUZZ=1 SKAE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SKAE_FUZZ_REPORT=fuzz-report.json \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)

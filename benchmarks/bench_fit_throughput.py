@@ -40,7 +40,7 @@ CASES = {
 # The convolutional case: images (n, 1, 28, 28), Convolutional2D(channels, stride 2).
 CONV_CASES = {
     # name: (n_samples, image side, channels, n_components, batch_size, epochs)
-    "conv 2-D (20000x1x28x28, channels 16-32, code 32)": (20_000, 28, (16, 32), 32, 128, 1),
+    "conv 2-D (6000x1x28x28, channels 16-32, code 32)": (6_000, 28, (16, 32), 32, 128, 1),
 }
 
 

@@ -3,9 +3,11 @@
 from . import architectures as architectures  # the networks: skae.architectures
 from . import distributed as distributed  # Dask/Ray searches, DDP: skae.distributed
 from ._chunked import ChunkedData
+from ._onnx import to_onnx
 from .anomaly import AnomalyDetector
 from .autoencoder import AutoEncoder
 from .denoising import DenoisingAutoEncoder
+from .ensemble import AutoEncoderEnsemble
 from .recurrent import RecurrentAutoEncoder
 from .sparse import SparseAutoEncoder
 from .variational import VariationalAutoEncoder
@@ -13,10 +15,12 @@ from .variational import VariationalAutoEncoder
 __all__ = [
     "AnomalyDetector",
     "AutoEncoder",
+    "AutoEncoderEnsemble",
     "ChunkedData",
     "DenoisingAutoEncoder",
     "RecurrentAutoEncoder",
     "SparseAutoEncoder",
     "VariationalAutoEncoder",
+    "to_onnx",
 ]
 __version__ = "0.1.0"

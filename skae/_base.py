@@ -10,6 +10,7 @@ sample is scored).
 from __future__ import annotations
 
 import copy
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,11 +23,13 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.helper import predefined_split
+from skorch.history import History
 
 from . import _inputs
 from ._batching import TensorDataset, split_rows
@@ -43,6 +46,10 @@ INFERENCE_BATCH_ROWS = 8192
 # Rows per inference batch for images, signals and sequences, whose rows are heavier.
 INFERENCE_BATCH_ROWS_ND = 1024
 
+# Largest finite float32: skae computes in float32, so larger inputs would
+# silently become inf on the device.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def resolve_device(device) -> torch.device:
     """Turn the ``device`` parameter into a :class:`torch.device`.
@@ -51,13 +58,21 @@ def resolve_device(device) -> torch.device:
     """
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    expected = "expected 'auto', 'cpu', 'cuda' or 'cuda:<index>'"
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device; {expected}.") from exc
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(
-            f"device={device!r} is not a torch device; expected 'auto', 'cpu', "
-            "'cuda' or 'cuda:<index>'."
-        ) from exc
+            f"device={device!r} asks for Apple's MPS backend, which this torch build or "
+            f"machine does not offer; {expected}."
+        )
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(
+            f"device={device!r} is a {resolved.type!r} device, on which skae cannot "
+            f"train or infer; {expected}."
+        )
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={device!r} asks for CUDA, but torch.cuda.is_available() is "
@@ -66,9 +81,26 @@ def resolve_device(device) -> torch.device:
     return resolved
 
 
+def _check_float32_range(a: np.ndarray, name: str = "X") -> None:
+    """Reject finite values that float32, the computing dtype, cannot hold."""
+    if a.dtype != np.float64 or a.size == 0:
+        return
+    # max and -min instead of abs(a).max(): no temporary copy of a.
+    largest = max(float(a.max()), -float(a.min()))
+    if largest > FLOAT32_MAX:
+        raise ValueError(
+            f"{name} has values beyond float32's range (largest magnitude "
+            f"{largest:.3g} > {FLOAT32_MAX:.3g}); skae computes in float32. "
+            "Scale the data first (e.g. StandardScaler)."
+        )
+
+
 def _to_device(a: np.ndarray, device: torch.device) -> torch.Tensor:
     """Float arrays become float32 tensors on ``device``; others keep their dtype."""
-    # torch warns on read-only arrays (e.g. joblib memmaps); copy those.
+    _check_float32_range(a)
+    # torch takes neither negative strides (X[::-1]) nor, without a warning,
+    # read-only arrays (e.g. joblib memmaps); copy those.
+    a = np.ascontiguousarray(a)
     tensor = torch.from_numpy(a if a.flags.writeable else a.copy())
     dtype = torch.float32 if tensor.is_floating_point() else tensor.dtype
     return tensor.to(device=device, dtype=dtype)
@@ -81,6 +113,33 @@ def _fits_on_device(arrays, device: torch.device) -> bool:
     free, _ = torch.cuda.mem_get_info(device)
     needed = sum(a.size * (4 if a.dtype.kind == "f" else a.itemsize) for a in arrays)
     return needed <= free // 2
+
+
+def _plain(value):
+    """A parameter value in a form that compares by value (for warm starts)."""
+    if hasattr(value, "get_params"):
+        params = (
+            value._signature() if isinstance(value, Architecture) else value.get_params(deep=False)
+        )
+        return (type(value).__qualname__, {k: _plain(v) for k, v in params.items()})
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _plain_row(row: dict) -> dict:
+    """A history row with NumPy scalars turned into Python numbers."""
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()}
+
+
+def _first_rows(train, arrays) -> tuple[torch.Tensor, ...]:
+    """Tensors whose first rows check the fitted model (a ChunkedData's first chunk)."""
+    if isinstance(train, TensorDataset):
+        return train.tensors
+    rows = (torch.from_numpy(np.array(a[:4096])) for a in arrays)  # a copy: memmaps are read-only
+    return tuple(t.float() if t.is_floating_point() else t for t in rows)
 
 
 def _forked_rng(device: torch.device):
@@ -99,8 +158,10 @@ def _shape_differs(shape: tuple, before: tuple | None, sequential: bool) -> bool
     return shape[1:] != before[1:] if sequential else shape != before
 
 
-def _describe_shape(shape) -> str:
+def _describe_shape(shape, sequential: bool = False) -> str:
     """``shape`` of a sample in words for a message."""
+    if sequential:
+        return f"sequences of {shape[-1]} features per time step"
     if shape is not None and len(shape) == 1:
         return f"{shape[0]} features"
     return f"samples of shape {shape}"
@@ -152,6 +213,13 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     # Rows per inference batch; a family with heavy rows (sequences) lowers it.
     _inference_batch_rows = INFERENCE_BATCH_ROWS
+
+    # The constructor parameters that define the torch module. A warm start
+    # reuses the fitted module, so it refuses a change in any of them; a
+    # family extends the tuple with its own (e.g. ``k``, ``likelihood``).
+    # (The network's own parameters count through ``architecture``, or, when it
+    # is None, through the default network's.)
+    _module_params: tuple[str, ...] = ("n_components",)
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -250,7 +318,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """Return a fresh torch module with ``encode`` and ``decode`` methods."""
         return Network(self._build_network(input_shape), self._sequential)
 
-    def _errors(self, module, X, lengths=None, X_in=None):
+    def _errors(self, module, X, lengths=None, X_in=None, exact=False):
         """Squared reconstruction error of each element: ``(errors, lengths)``.
 
         ``errors`` has the shape of ``X`` (batch, *input_shape), but for
@@ -261,11 +329,19 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         X = _trim(X, lengths)
         X_in = X if X_in is None else _trim(X_in, lengths)
-        return self._decode_errors(module, module.encode(X_in, lengths), X, lengths), lengths
+        z = module.encode(X_in, lengths)
+        return self._decode_errors(module, z, X, lengths, exact), lengths
 
-    def _decode_errors(self, module, z, X, lengths=None) -> torch.Tensor:
-        """Squared error of each element of the decoded codes ``z`` against ``X`` (trimmed)."""
-        err = (module.decode(z, X.shape[1] if self._sequential else None) - X) ** 2
+    def _decode_errors(self, module, z, X, lengths=None, exact=False) -> torch.Tensor:
+        """Squared error of each element of the decoded codes ``z`` against ``X`` (trimmed).
+
+        ``exact=True`` computes it in float64, where squares of float32 values
+        cannot overflow (scores of inputs far outside the training scale).
+        """
+        X_hat = module.decode(z, X.shape[1] if self._sequential else None)
+        if exact:
+            X_hat, X = X_hat.double(), X.double()
+        err = (X_hat - X) ** 2
         if lengths is not None:
             err = torch.where(_valid_steps(err, lengths), err, 0.0)
         return err
@@ -283,7 +359,8 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _score_batch(self, module, X: torch.Tensor, lengths=None) -> torch.Tensor:
         """Per-sample score of one batch, higher = more normal."""
-        return -_sample_mean(*self._errors(module, X, lengths))
+        # In float64: squares of float32 values above ~1.8e19 overflow float32.
+        return -_sample_mean(*self._errors(module, X, lengths, exact=True))
 
     def _check_values(self, X: np.ndarray) -> None:
         """Reject values the family cannot model (after the generic checks)."""
@@ -334,28 +411,60 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        FloatingPointError
+            If training diverges (a non-finite loss, or non-finite final
+            weights). Like any error in ``fit`` (an exception from a callback,
+            Ctrl-C in the first epoch), it leaves the estimator, weights
+            included, exactly as it was before the call.
+
+        Warns
+        -----
+        ConvergenceWarning
+            If the training loss ends above twice where it began, or
+            ``max_iter`` epochs ran before the stopping rule decided.
+        UserWarning
+            If Ctrl-C interrupted training after at least one complete epoch:
+            the estimator keeps the weights reached then.
         """
-        # A failed fit (bad input, diverging loss) leaves the estimator exactly
-        # as it was, never half-fitted.
+        # A failed fit (bad input, diverging loss, an exception from a
+        # callback, Ctrl-C in the first epoch) leaves the estimator exactly as
+        # it was, never half-fitted. A warm start trains the fitted module in
+        # place, so its weights are restored too.
         before = dict(self.__dict__)
+        weights = self._snapshot_weights()
         try:
             self._fit(X)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
+            if weights is not None:
+                self.net_.module_.load_state_dict(weights)
             raise
         return self
 
+    def _snapshot_weights(self) -> dict | None:
+        """A copy of the fitted module's weights, or None before the first fit."""
+        if "net_" not in self.__dict__:
+            return None
+        return {k: v.detach().clone() for k, v in self.net_.module_.state_dict().items()}
+
     def _fit(self, X) -> None:
+        self._check_params()
         warm = self.warm_start and hasattr(self, "net_")
         shape_before = getattr(self, "input_shape_", None)
+        if warm:
+            self._check_warm_start(self._module_signature())
         chunked = isinstance(X, ChunkedData)
         arrays = self._validate_input(X.first_chunk() if chunked else X, reset=True)
         # The architecture the module is built from is fitted state: a warm
         # start keeps training the previous fit's network.
         self.architecture_ = self.architecture_ if warm else self._resolve_architecture()
         if warm and _shape_differs(self.input_shape_, shape_before, self._sequential):
-            now, before = _describe_shape(self.input_shape_), _describe_shape(shape_before)
+            now = _describe_shape(self.input_shape_, self._sequential)
+            before = _describe_shape(shape_before, self._sequential)
             raise ValueError(
                 f"X has {now}, but warm_start=True continues a model fitted on {before}."
             )
@@ -365,7 +474,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         with _forked_rng(device):
             torch.manual_seed(seed)
-            module = self.net_.module_ if warm else self._build_module(self.input_shape_)
+            module = self.net_.module_ if warm else self._new_module(self.input_shape_)
             train, valid = self._training_data(X if chunked else arrays, device)
             net = self._make_net(module, device, valid)
             try:
@@ -374,20 +483,24 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 # Compiled or autocast wrappers do not pickle; the fitted net
                 # keeps the plain loss.
                 net.loss_fn = self._loss
+            stopped = self._end_of_training(net, _first_rows(train, arrays))
 
         history = net.history
         loss_curve = list(history[:, "train_loss"])
         scores = [-v for v in history[:, "valid_loss"]] if self.early_stopping else []
+        self._warn_if_not_converged(loss_curve, stopped)
         if warm:
             loss_curve = self.loss_curve_ + loss_curve
             scores = getattr(self, "validation_scores_", []) + scores
         self.net_ = net
+        self._fitted_module_params = self._module_signature()
         self.n_iter_ = len(loss_curve)
         self.loss_curve_ = loss_curve
         if self.early_stopping:
             self.validation_scores_ = scores
             self.best_validation_score_ = max(scores)
         self._n_features_out = self.n_components
+        self._check_fitted_model(*arrays)
 
     def partial_fit(self, X, y=None):
         """Train one pass (one epoch) over ``X``, continuing the current model.
@@ -404,7 +517,9 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ``max_iter`` is ignored too. On a model fitted by :meth:`fit`,
         ``partial_fit`` continues training it; a later :meth:`fit` starts over
         unless ``warm_start=True``. With a ``random_state``, the same sequence
-        of chunks gives the same model.
+        of chunks gives the same model. A pickled (or skops-saved) model
+        keeps its weights but not the optimizer's state: ``partial_fit``
+        after loading continues from the weights with fresh Adam moments.
 
         Parameters
         ----------
@@ -432,6 +547,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if not hasattr(self, "net_"):
             # The first call validates parameters, as fit does.
             self._validate_params()
+            self._check_params()
         # A failed call (bad chunk, diverging loss) leaves the estimator, its
         # weights and its optimizer exactly as they were.
         before = dict(self.__dict__)
@@ -474,7 +590,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         with _forked_rng(device):
             torch.manual_seed(seed)
             if first:
-                net = self._make_net(self._build_module(self.input_shape_), device, None)
+                net = self._make_net(self._new_module(self.input_shape_), device, None)
                 net.callbacks = [cb for cb in net.callbacks if cb[0] != "early_stopping"]
             else:
                 net = self.net_
@@ -492,7 +608,10 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 net.partial_fit(train, epochs=1)
             finally:
                 net.loss_fn = self._loss
+            self._end_of_training(net, train.tensors)
         self.net_ = net
+        if first:
+            self._fitted_module_params = self._module_signature()
         self.loss_curve_ = getattr(self, "loss_curve_", []) + [net.history[-1, "train_loss"]]
         self.n_iter_ = len(self.loss_curve_)
         self._n_features_out = self.n_components
@@ -517,16 +636,155 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         train, valid = split_rows(train, self.validation_fraction)
         return TensorDataset(*train), valid
 
-    def _hidden_layer_sizes(self) -> tuple:
-        """``hidden_layer_sizes`` as a tuple of positive ints, checked."""
-        sizes = self.hidden_layer_sizes
-        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
-            raise ValueError(
-                "hidden_layer_sizes must be a positive int or a sequence of "
-                f"positive ints, got {self.hidden_layer_sizes!r}."
+    def _check_fitted_model(self, X: np.ndarray, lengths: np.ndarray | None = None) -> None:
+        """Warn about a fitted model that is valid but unhelpful (a family hook)."""
+
+    # ------------------------------------------------ checks around fitting
+
+    def _check_params(self) -> None:
+        """What ``_parameter_constraints`` cannot say: no bools for numbers,
+        numbers float32 can hold, callbacks that are skorch callbacks."""
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name)
+            numeric = [c for c in constraints if isinstance(c, Interval)]
+            if not numeric or "boolean" in constraints:
+                continue
+            if isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{name} must be a number, got the bool {value!r}.")
+            if isinstance(value, Real) and abs(value) > FLOAT32_MAX:
+                raise ValueError(
+                    f"{name}={value!r} is beyond float32's range ({FLOAT32_MAX:.3g}), "
+                    "in which skae computes."
+                )
+        for i, cb in enumerate(self.callbacks or []):
+            named = isinstance(cb, tuple) and len(cb) == 2 and isinstance(cb[0], str)
+            inner = cb[1] if named else cb
+            is_callback = isinstance(inner, Callback) or (
+                isinstance(inner, type) and issubclass(inner, Callback)
             )
-        return sizes
+            if not is_callback:
+                raise ValueError(
+                    "callbacks must hold skorch callbacks (skorch.callbacks.Callback "
+                    f"instances) or (name, callback) tuples; callbacks[{i}] is {cb!r}."
+                )
+
+    def _module_signature(self) -> dict:
+        """The values of ``_module_params`` and of the network's parameters."""
+        signature = {name: _plain(getattr(self, name)) for name in self._module_params}
+        signature["architecture"] = _plain(self._configured_architecture())
+        return signature
+
+    def _check_warm_start(self, signature: dict) -> None:
+        """Refuse a warm start whose module would differ from the fitted one."""
+        fitted = getattr(self, "_fitted_module_params", None)
+        if fitted is None:
+            return
+        for name, value in signature.items():
+            if fitted.get(name, value) == value:
+                continue
+            if name == "architecture":
+                what = self._describe_network_change(fitted[name], value)
+            else:
+                what = f"{name} is {value!r}, but the fitted module was built with {fitted[name]!r}"
+            raise ValueError(
+                f"{what}: warm_start=True continues the fitted module and cannot change "
+                "it. Set warm_start=False (or use sklearn.base.clone) to fit a new one."
+            )
+
+    def _describe_network_change(self, before, now) -> str:
+        """Which of the network's parameters a warm start would change, in words."""
+        (kind_before, params_before), (kind_now, params_now) = before, now
+        if kind_before != kind_now:
+            return f"architecture is a {kind_now}, but the fitted module is a {kind_before}"
+        # The default network's parameters are the estimator's own.
+        prefix = "" if self.architecture is None else "architecture__"
+        name = next(k for k in params_now if params_now[k] != params_before.get(k))
+        return (
+            f"{prefix}{name} is {params_now[name]!r}, but the fitted module was built "
+            f"with {params_before.get(name)!r}"
+        )
+
+    def _new_module(self, input_shape: tuple) -> torch.nn.Module:
+        """``_build_module``, with allocation failures turned into a clear error."""
+        try:
+            return self._build_module(input_shape)
+        except (RuntimeError, MemoryError, OverflowError) as exc:
+            sizes = ", ".join(f"{p}={getattr(self, p)!r}" for p in self._module_params)
+            raise ValueError(
+                f"{type(self).__name__} could not build its network "
+                f"{self.architecture_!r} for samples of shape {tuple(input_shape)} with "
+                f"{sizes}: {exc}. Use smaller sizes."
+            ) from exc
+
+    def _end_of_training(self, net, train) -> bool:
+        """Check how training ended; return whether a stopping rule ended it.
+
+        A fit interrupted with Ctrl-C keeps the weights reached (with a warning)
+        if at least one epoch completed; otherwise the interrupt propagates and
+        ``fit`` restores the estimator. A model with non-finite weights, or a
+        non-finite loss on a training batch, is refused: the last step
+        diverged after the per-epoch guard looked.
+        """
+        stopped = any(
+            isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience for _, cb in net.callbacks_
+        )
+        if net.history and "train_loss" not in net.history[-1]:
+            # The row of an epoch cut short: skorch opened it, nothing closed it.
+            net.history.pop()
+        if getattr(net, "interrupted_", False) and not stopped:
+            if not net.history:
+                raise KeyboardInterrupt
+            warnings.warn(
+                f"fit was interrupted (KeyboardInterrupt) after {len(net.history)} complete "
+                f"epoch(s) of max_iter={self.max_iter}; the estimator keeps the weights "
+                "reached when it was interrupted.",
+                UserWarning,
+                stacklevel=5,
+            )
+        module = net.module_
+        finite = all(bool(torch.isfinite(p).all()) for p in module.parameters())
+        if finite:
+            with torch.no_grad():
+                first = tuple(t[: self.batch_size].to(net.device) for t in train)
+                loss = self._loss(module, first[0] if len(first) == 1 else first, False)
+            finite = bool(torch.isfinite(loss))
+        if not finite:
+            raise FloatingPointError(
+                "Training diverged: the fitted model's weights or its loss on the "
+                f"training data are not finite. {self._divergence_advice()}"
+            )
+        return stopped
+
+    def _warn_if_not_converged(self, loss_curve: list, stopped: bool) -> None:
+        """ConvergenceWarning when max_iter ran out, or the loss ended above where it began."""
+        if len(loss_curve) >= 2:
+            first, last = loss_curve[0], loss_curve[-1]
+            if last > first + abs(first):
+                warnings.warn(
+                    f"The training loss rose from {first:.4g} (first epoch) to {last:.4g} "
+                    f"(last epoch): the fit diverged. {self._divergence_advice()}",
+                    ConvergenceWarning,
+                    stacklevel=5,
+                )
+                return
+        has_stopping_rule = self.early_stopping or self.tol is not None
+        if has_stopping_rule and not stopped and len(loss_curve) == self.max_iter:
+            warnings.warn(
+                f"Stochastic optimizer: maximum iterations (max_iter={self.max_iter}) "
+                "reached and the optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
+
+    def _divergence_advice(self) -> str:
+        """What to try when training diverges; a family adds its own suspects."""
+        advice = (
+            f"Try a smaller learning_rate_init (it is {self.learning_rate_init}), scale "
+            "the input (e.g. StandardScaler), or a smaller batch_size"
+        )
+        if self.alpha > 1:
+            advice += f", or a smaller alpha (it is {self.alpha})"
+        return advice + "."
 
     def _training_loss(self, device: torch.device):
         """``self._loss``, compiled and/or under bf16 autocast as the options ask."""
@@ -554,7 +812,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         callbacks = []
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar(self.verbose)))
-        callbacks.append(("nonfinite_guard", NonFiniteLossGuard()))
+        callbacks.append(("nonfinite_guard", NonFiniteLossGuard(self._divergence_advice())))
         monitor = "valid_loss" if self.early_stopping else "train_loss"
         if self.early_stopping or self.tol is not None:
             callbacks.append(
@@ -588,6 +846,70 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             device=str(device),
         )
 
+    # ---------------------------------------------------------- persistence
+
+    def __getstate__(self):
+        """The estimator's state as plain data: no pickled torch object in it.
+
+        The fitted skorch net is replaced by ``_net_state``: the module's
+        weights as NumPy arrays (saved from the CPU), the training history as
+        a list of dicts, and the device it ran on. ``__setstate__`` rebuilds
+        the module and the net from them, so ``skops.io`` can save and load a
+        fitted estimator without trusting any torch or skorch type.
+        """
+        # A copy: object.__getstate__ may return the instance's own __dict__.
+        state = dict(super().__getstate__())
+        net = state.pop("net_", None)
+        if net is not None:
+            state["_net_state"] = {
+                "weights": {
+                    name: tensor.detach().cpu().numpy().copy()
+                    for name, tensor in net.module_.state_dict().items()
+                },
+                "history": [_plain_row(row) for row in net.history],
+                "device": str(net.device),
+            }
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        net_state = state.pop("_net_state", None)
+        super().__setstate__(state)
+        if net_state is not None:
+            self.net_ = self._rebuild_net(net_state)
+
+    def _rebuild_net(self, net_state: dict) -> SkaeNet:
+        """The fitted net, from the plain ``_net_state`` of ``__getstate__``.
+
+        The module is built as ``_fit`` builds it, then gets the saved
+        weights. A model fitted on CUDA comes back on the CPU where CUDA is
+        not available (with a warning).
+        """
+        device = torch.device(net_state["device"])
+        if device.type == "cuda" and not torch.cuda.is_available():
+            warnings.warn(
+                f"This {type(self).__name__} was fitted on {device}, but no CUDA devices "
+                "are available; it is loaded on the CPU.",
+                UserWarning,
+                stacklevel=3,
+            )
+            device = torch.device("cpu")
+        module = self._build_module(self.input_shape_)
+        weights = {}
+        for name, array in net_state["weights"].items():
+            if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiub":
+                raise TypeError(
+                    f"The saved weight {name!r} is not a numeric array, but "
+                    f"{type(array).__name__}; the file is damaged or was not written by skae."
+                )
+            weights[name] = torch.from_numpy(np.array(array))
+        module.load_state_dict(weights)
+        net = self._make_net(module, device, None)
+        net.initialize()
+        net.loss_fn = self._loss
+        net.history = History(net_state["history"])
+        return net
+
     # ------------------------------------------------------------ inference
 
     @property
@@ -602,15 +924,24 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_is_fitted(self, "net_")
         return self.net_.history
 
-    def _batched(self, fn, X: np.ndarray, *aligned: np.ndarray) -> np.ndarray:
+    def _batched(
+        self, fn, X: np.ndarray, *aligned: np.ndarray, overflow: str = "raise"
+    ) -> np.ndarray:
         """Apply ``fn(module, batch, *aligned_batches)`` to ``X`` in batches.
 
         ``aligned`` are arrays with one row per row of ``X`` (e.g. sequence
         lengths), sliced alongside it and passed in their own dtype. The result
         comes back in X's dtype. Each batch is copied to the device, processed,
         and copied back into a preallocated host array, so device memory holds
-        one batch at a time.
+        one batch at a time. A batch that runs out of CUDA memory is retried in
+        halves (down to one row), with a warning.
+
+        ``overflow`` says what to do with non-finite results (finite inputs
+        whose computation overflowed float32): ``"raise"`` a ValueError, or,
+        for scores and errors, clip them to the output dtype's lowest
+        (``"low"``: NaN counts as lowest) or highest (``"high"``) finite value.
         """
+        _check_float32_range(X)
         module = self.net_.module_
         device = self.net_.device
         rows = self._inference_batch_rows
@@ -618,16 +949,48 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             rows = min(rows, INFERENCE_BATCH_ROWS_ND)
         module.eval()
         out = None
+        start = 0
         with torch.inference_mode():
-            for start in range(0, len(X), rows):
+            while start < len(X):
                 stop = start + rows
-                batch = torch.tensor(X[start:stop], dtype=torch.float32, device=device)
-                extra = [torch.as_tensor(a[start:stop], device=device) for a in aligned]
-                result = fn(module, batch, *extra).cpu().numpy()
+                try:
+                    result = self._run_batch(fn, module, device, X, aligned, slice(start, stop))
+                except torch.cuda.OutOfMemoryError:
+                    if rows == 1:
+                        raise
+                    torch.cuda.empty_cache()
+                    warnings.warn(
+                        f"CUDA ran out of memory on an inference batch of {rows} rows; "
+                        f"retrying with {max(1, rows // 2)}.",
+                        ResourceWarning,
+                        stacklevel=3,
+                    )
+                    rows = max(1, rows // 2)
+                    continue
                 if out is None:
                     out = np.empty((len(X), *result.shape[1:]), dtype=X.dtype)
-                out[start:stop] = result
-        return out
+                # float64 scores beyond float32 become inf here, handled below.
+                with np.errstate(over="ignore"):
+                    out[start:stop] = result
+                start = stop
+        if out is None or np.isfinite(out).all():
+            return out
+        if overflow == "raise":
+            raise ValueError(
+                f"{type(self).__name__} computed non-finite values from finite input: "
+                f"values of X (largest magnitude {np.abs(X).max():.3g}) overflow float32 "
+                "in the network. Scale the data like the training data."
+            )
+        info = np.finfo(out.dtype)
+        low, high = float(info.min), float(info.max)
+        return np.nan_to_num(out, nan=low if overflow == "low" else high, posinf=high, neginf=low)
+
+    @staticmethod
+    def _run_batch(fn, module, device, X, aligned, rows: slice) -> np.ndarray:
+        # Slices of X[::-1] have negative strides, which torch does not take.
+        batch = torch.tensor(np.ascontiguousarray(X[rows]), dtype=torch.float32, device=device)
+        extra = [torch.as_tensor(np.ascontiguousarray(a[rows]), device=device) for a in aligned]
+        return fn(module, batch, *extra).cpu().numpy()
 
     def transform(self, X):
         """Encode ``X`` into codes.
@@ -720,10 +1083,14 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         scores : ndarray of shape (n_samples,)
             For reconstruction-based families, the negative mean squared
-            reconstruction error of each sample.
+            reconstruction error of each sample, computed in float64. Scores
+            are always finite: one that overflows (a sample far outside the
+            training data's scale) is clipped to the lowest finite value of
+            the output dtype, so it ranks as the least normal.
         """
         check_is_fitted(self)
-        return self._batched(self._score_batch, *self._validate_input(X, reset=False))
+        arrays = self._validate_input(X, reset=False)
+        return self._batched(self._score_batch, *arrays, overflow="low")
 
     def score(self, X, y=None):
         """Mean of :meth:`score_samples`; what ``GridSearchCV`` maximises by default.
@@ -740,7 +1107,9 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         score : float
             The mean per-sample score.
         """
-        return float(np.mean(self.score_samples(X)))
+        # In float64: float32 scores clipped near float32's lowest value
+        # would overflow a float32 sum.
+        return float(np.mean(self.score_samples(X), dtype=np.float64))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

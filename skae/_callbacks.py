@@ -20,18 +20,29 @@ class NonFiniteLossGuard(Callback):
     FloatingPointError
         At the end of the first epoch whose training or validation loss is not
         finite. The estimator then keeps no fitted state from this fit.
+
+    Parameters
+    ----------
+    advice : str or None, default=None
+        What to try, said after the loss (the estimator knows its suspects);
+        None gives generic advice.
     """
+
+    def __init__(self, advice: str | None = None):
+        self.advice = advice
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
         for key in ("train_loss", "valid_loss"):
             value = row.get(key)
             if value is not None and not math.isfinite(value):
+                advice = self.advice or (
+                    f"Try a smaller learning_rate_init (it is {net.lr}), scale the "
+                    "input (e.g. StandardScaler), or a smaller batch_size."
+                )
                 raise FloatingPointError(
                     f"The {key.replace('_', ' ')} became {value} at epoch "
-                    f"{row['epoch']}: training diverged. Try a smaller "
-                    f"learning_rate_init (it is {net.lr}), scale the "
-                    "input (e.g. StandardScaler), or a smaller batch_size."
+                    f"{row['epoch']}: training diverged. {advice}"
                 )
 
 

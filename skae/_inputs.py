@@ -120,11 +120,18 @@ def _read_sequences(est, X, reset):
         raise ValueError("X is an empty list; expected at least one sequence.")
     if isinstance(X, (list, tuple)) and any(np.ndim(x) >= 2 for x in X):
         form, seqs = "list", _check_sequence_list(X)
+    elif isinstance(X, (list, tuple)) and len({np.shape(x) for x in X}) > 1:
+        # 1-D sequences of different lengths: univariate, one feature per step.
+        seqs = [np.reshape(x, (-1, 1)) if np.ndim(x) == 1 else x for x in X]
+        form, seqs = "list", _check_sequence_list(seqs)
     elif getattr(X, "ndim", None) == 3:
         form = "array"
         X = check_array(X, dtype=FLOAT_DTYPES, allow_nd=True, input_name="X")
-        if X.shape[2] == 0:
-            raise ValueError(f"X of shape {X.shape} has no features per time step.")
+        if X.shape[1] == 0 or X.shape[2] == 0:
+            raise ValueError(
+                f"X of shape {X.shape} has no time steps or no features per time "
+                "step; expected (n_samples, n_timesteps, n_features) with both >= 1."
+            )
         seqs = X
     else:
         form, seqs = "sequence_table", _check_table(est, X, reset)[:, :, None]

@@ -12,7 +12,10 @@ It differs from :class:`skorch.NeuralNet` in three seams only:
 * ``run_single_epoch``: batch losses are summed on the device and read back once
   per epoch, so the loop has no host-device sync per batch. The history keeps
   per-epoch rows (``train_loss``, ``valid_loss``, ``dur``, events) and no
-  per-batch rows.
+  per-batch rows. Each loss also gets skorch's ``<loss>_best`` flag, which
+  skorch's own callbacks (``Checkpoint``, ``EarlyStopping``...) read.
+* ``fit_loop``: remembers whether a ``KeyboardInterrupt`` (Ctrl-C, or skorch's
+  ``EarlyStopping``) ended training, which skorch otherwise swallows.
 """
 
 from __future__ import annotations
@@ -40,6 +43,14 @@ class SkaeNet(NeuralNet):
     def __init__(self, *args, loss_fn, **kwargs):
         super().__init__(*args, **kwargs)
         self.loss_fn = loss_fn
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        self.interrupted_ = False
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            self.interrupted_ = True
+            raise
 
     def get_default_callbacks(self):
         # skorch's defaults score from per-batch history rows and print a
@@ -100,5 +111,9 @@ class SkaeNet(NeuralNet):
             n_seen += n_rows
             self.notify("on_batch_end", batch=batch, training=training, **step)
         # The one host-device sync of the epoch.
-        self.history.record(prefix + "_loss", (total / n_seen).item())
+        loss = (total / n_seen).item()
+        key = prefix + "_loss"
+        earlier = [row[key] for row in self.history[:-1] if key in row]
+        self.history.record(key, loss)
+        self.history.record(key + "_best", not earlier or loss < min(earlier))
         self.history.record(prefix + "_batch_count", len(iterator))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from numbers import Integral
 
+import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -111,6 +112,20 @@ class Architecture(BaseEstimator):
 
     input_kind = "table"
 
+    # Parameters given as an int or a sequence of ints (e.g. hidden_layer_sizes=8
+    # and (8,)), compared by their tuple when a warm start checks the network.
+    _size_params: tuple[str, ...] = ()
+
+    def _signature(self) -> dict:
+        """The parameters, with equivalent forms of one network made equal."""
+        params = self.get_params(deep=False)
+        for name in self._size_params:
+            try:
+                params[name] = _positive_ints(params[name], name)
+            except ValueError:
+                pass  # fit reports it
+        return params
+
     def build(self, input_shape: tuple, n_components: int, n_outputs: int) -> nn.Module:
         """Return a fresh torch module for inputs of ``input_shape``.
 
@@ -136,15 +151,18 @@ class Architecture(BaseEstimator):
 
 def _positive_ints(value, name: str) -> tuple:
     """``value`` (an int or a sequence of ints) as a tuple of positive ints."""
-    sizes = (value,) if isinstance(value, Integral) else value
-    try:
-        sizes = tuple(sizes)
-    except TypeError:
+    if isinstance(value, Integral) and not isinstance(value, (bool, np.bool_)):
+        sizes = (value,)
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        sizes = tuple(value)
+    else:
         sizes = None
     if sizes is None or not all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
+        isinstance(s, Integral) and not isinstance(s, (bool, np.bool_)) and s >= 1 for s in sizes
     ):
-        raise ValueError(f"{name} must be a positive int or a sequence of them, got {value!r}.")
+        raise ValueError(
+            f"{name} must be a positive int or a sequence of positive ints, got {value!r}."
+        )
     return sizes
 
 
@@ -178,6 +196,7 @@ class MLP(Architecture):
     """
 
     input_kind = "table"
+    _size_params = ("hidden_layer_sizes",)
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -341,6 +360,7 @@ class _Convolutional(Architecture):
     """What the 1-D and 2-D convolutional architectures share."""
 
     _n_spatial: int
+    _size_params = ("input_shape", "channels")
 
     _parameter_constraints: dict = {
         "input_shape": ["array-like", None],

@@ -211,6 +211,15 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
         if not (self.warm_start and hasattr(self, "net_")):
             self.data_min_, self.data_max_ = _value_range(X, lengths, self._resolve_architecture())
 
+    def _divergence_advice(self):
+        advice = super()._divergence_advice()
+        if self.noise == "gaussian" and self.noise_level > 1:
+            advice += (
+                f" noise_level={self.noise_level} is the noise's standard deviation in "
+                "the units of X: for standardised data, keep it below about 1."
+            )
+        return advice
+
     def _build_module(self, input_shape):
         module = super()._build_module(input_shape)
         # Buffers follow the module to the training device and into pickles.

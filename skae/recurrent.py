@@ -33,7 +33,8 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
       apply;
     * a list of 2-D arrays ``(n_timesteps_i, n_features)`` of different
       lengths, packed for the recurrent layers; padding never enters the loss
-      or the scores.
+      or the scores. A list of 1-D arrays of different lengths holds
+      univariate sequences (each read as ``(n_timesteps_i, 1)``).
 
     Parameters
     ----------
@@ -179,6 +180,8 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
         "bidirectional": ["boolean"],
     }
 
+    _module_params = ("n_components", "cell", "hidden_size", "num_layers", "bidirectional")
+
     # A row is a whole sequence, so inference batches hold fewer rows.
     _inference_batch_rows = 1024
 
@@ -257,7 +260,7 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
             err = self._errors(module, X, lengths)[0].mean(dim=2)  # (batch, longest)
             return F.pad(err, (0, X.shape[1] - err.shape[1]))  # back to the full length
 
-        out = self._batched(errors, *arrays)
+        out = self._batched(errors, *arrays, overflow="high")
         lengths = arrays[1] if len(arrays) > 1 else [out.shape[1]] * len(out)
         if form == "sequence_table":
             return out

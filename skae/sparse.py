@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
+import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -59,9 +61,12 @@ class SparseAutoEncoder(BaseAutoEncoder):
         zero. ``"topk"``: the ``k`` largest entries of each code are kept and the
         others set to zero, in training and in :meth:`transform` (Makhzani and
         Frey, 2013); no penalty.
-    sparsity_weight : float, default=0.1
+    sparsity_weight : float, default=0.01
         Weight of the L1 or KL penalty relative to the mean squared
-        reconstruction error. Unused with ``"topk"``.
+        reconstruction error. Unused with ``"topk"``. Too large a weight
+        switches every ReLU code unit off for good (codes all zero); ``fit``
+        warns when (nearly) all units end up dead. 0.1 works for
+        standardised data with overcomplete codes.
     sparsity_target : float, default=0.05
         Target mean activation of each code unit with ``"kl"``, in (0, 1).
     k : int, default=4
@@ -163,6 +168,8 @@ class SparseAutoEncoder(BaseAutoEncoder):
     3
     """
 
+    _module_params = (*BaseAutoEncoder._module_params, "sparsity", "k")
+
     _parameter_constraints: dict = {
         **BaseAutoEncoder._parameter_constraints,
         "sparsity": [StrOptions({"l1", "kl", "topk"})],
@@ -177,7 +184,7 @@ class SparseAutoEncoder(BaseAutoEncoder):
         *,
         architecture=None,
         sparsity="l1",
-        sparsity_weight=0.1,
+        sparsity_weight=0.01,
         sparsity_target=0.05,
         k=4,
         hidden_layer_sizes=(64,),
@@ -229,6 +236,24 @@ class SparseAutoEncoder(BaseAutoEncoder):
             raise ValueError(
                 f"k={self.k} exceeds n_components={self.n_components}; with "
                 "sparsity='topk', k must be at most n_components."
+            )
+
+    def _check_fitted_model(self, X, lengths=None):
+        if self.sparsity != "l1":
+            return  # sigmoid codes are never exactly 0; top-k keeps k per row
+        aligned = [] if lengths is None else [lengths]
+        codes = self._batched(lambda m, *x: m.encode(*x), X, *aligned)
+        alive = int((codes != 0).any(axis=0).sum())
+        # "Nearly all dead": fewer than a tenth of the units (and at least none).
+        if alive < max(1, int(np.ceil(0.1 * self.n_components))):
+            warnings.warn(
+                f"Only {alive} of the {self.n_components} code units are ever non-zero "
+                "on the training data: the L1 penalty switched the others off, so the "
+                "codes carry little information. Use a smaller sparsity_weight (it is "
+                f"{self.sparsity_weight}) or scale X to a larger range (e.g. "
+                "StandardScaler).",
+                UserWarning,
+                stacklevel=5,
             )
 
     def _build_module(self, input_shape):

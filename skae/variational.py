@@ -137,12 +137,16 @@ class VAENetwork(Network):
 
         ``z`` may carry leading sample dims; ``valid`` masks padded steps.
         """
-        out = self.decode_logits(z, x.shape[1] if self.sequential else None)
+        # Scores pass z in float64, so that squared errors and variances of
+        # samples far from the training data do not overflow; the decoder
+        # itself runs in float32 (a no-op in training, where all is float32).
+        out = self.decode_logits(z.float(), x.shape[1] if self.sequential else None)
+        out, x = out.to(z.dtype), x.to(z.dtype)
         if self.likelihood == "bernoulli":
             # x * log(sigmoid(l)) + (1 - x) * log(1 - sigmoid(l)), stably.
             ll = x * out - F.softplus(out)
         else:
-            log_var = self.decoder_log_var()
+            log_var = self.decoder_log_var().to(z.dtype)
             ll = -0.5 * (LOG_2PI + log_var + (x - out) ** 2 * torch.exp(-log_var))
         if valid is not None:
             ll = torch.where(valid, ll, 0.0)
@@ -223,7 +227,8 @@ class VariationalAutoEncoder(BaseAutoEncoder):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, the validation split, the
         reparameterisation noise of training, and the noise of
-        :meth:`score_samples` (so that, for an int, scores are deterministic).
+        :meth:`score_samples` (for ``None`` or a ``RandomState``, seeded once
+        per fit, so that a fitted model's scores repeat on every call).
     verbose : int, default=0
         0 is silent; 1 shows a progress bar per fit; above 1 adds a line per
         epoch.
@@ -321,6 +326,8 @@ class VariationalAutoEncoder(BaseAutoEncoder):
     True
     """
 
+    _module_params = (*BaseAutoEncoder._module_params, "likelihood")
+
     _parameter_constraints: dict = {
         **BaseAutoEncoder._parameter_constraints,
         "beta": [Interval(Real, 0, None, closed="left")],
@@ -389,6 +396,19 @@ class VariationalAutoEncoder(BaseAutoEncoder):
             self._build_network(input_shape), self._sequential, input_shape, self.likelihood
         )
 
+    def _prepare_fit(self, X, lengths=None):
+        # Without an int random_state, the noise of score_samples is seeded once
+        # per fit, so that a fitted model's scores repeat from call to call.
+        if not isinstance(self.random_state, Integral):
+            rng = check_random_state(self.random_state)
+            self._score_seed = int(rng.randint(np.iinfo(np.int32).max))
+
+    def _noise_seed(self) -> int:
+        """Seed of the noise of score_samples: from an int random_state, else from fit."""
+        if isinstance(self.random_state, Integral):
+            return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return self._score_seed
+
     def _check_values(self, X):
         if self.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
             raise ValueError(
@@ -413,12 +433,14 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         n_samples_z = self.n_importance_samples
         X = _trim(X, lengths)
         valid = _mask(X, lengths)
-        mean, log_var = module.posterior(X, lengths)
-        std = torch.exp(0.5 * log_var)
         keys = _row_keys(X, seed, valid)
+        # In float64 from here on: exp(log_var) and squared errors of samples
+        # far outside the training data overflow float32.
+        mean, log_var = (t.double() for t in module.posterior(X, lengths))
+        std = torch.exp(0.5 * log_var)
         if n_samples_z == 1:
             # The ELBO with the KL in closed form: less variance than sampling it.
-            z = mean + std * _row_normals(keys, 0, 1, self.n_components)[0]
+            z = mean + std * _row_normals(keys, 0, 1, self.n_components)[0].double()
             return module.log_likelihood(X, z, valid) - _kl_to_prior(mean, log_var)
         # A sample's decoder activations: several times its size for a
         # convolutional or recurrent network, its widest layer for an MLP.
@@ -427,7 +449,7 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         total = None
         for start in range(0, n_samples_z, chunk):
             stop = min(start + chunk, n_samples_z)
-            eps = _row_normals(keys, start, stop, self.n_components)  # (k, batch, n_comp.)
+            eps = _row_normals(keys, start, stop, self.n_components).double()  # (k, batch, n_comp.)
             z = mean + std * eps
             log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
             log_post = -0.5 * (LOG_2PI + log_var + eps**2).sum(-1)
@@ -442,8 +464,11 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         With ``n_importance_samples=1`` the ELBO, estimated with one sample of
         z (and the KL term in closed form); with ``K > 1`` the
         importance-weighted bound, a tighter (higher on average) lower bound
-        of log p(x). The noise is drawn from ``random_state``, so an int
-        ``random_state`` gives the same scores on every call. Memory stays
+        of log p(x). The noise is seeded by an int ``random_state``, or
+        otherwise by a seed drawn at fit, so a fitted model gives the same
+        scores on every call. Scores that
+        overflow (samples far outside the training data's scale) are clipped
+        to the lowest finite value of the output dtype. Memory stays
         bounded for any ``K``: the samples of z are processed in chunks.
 
         Parameters
@@ -458,8 +483,10 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         """
         check_is_fitted(self)
         arrays = self._validate_input(X, reset=False)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        return self._batched(lambda m, x, *a: self._log_likelihood_bound(m, x, seed, *a), *arrays)
+        seed = self._noise_seed()
+        return self._batched(
+            lambda m, x, *a: self._log_likelihood_bound(m, x, seed, *a), *arrays, overflow="low"
+        )
 
     def posterior(self, X):
         """Mean and log-variance of the Gaussian posterior q(z|x) of each sample.

@@ -5,11 +5,12 @@ import pytest
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import get_tags
 
-from skae import AnomalyDetector, AutoEncoder
+from skae import AnomalyDetector, AutoEncoder, AutoEncoderEnsemble, RecurrentAutoEncoder
 
 
 def ae(**kw):
@@ -26,9 +27,15 @@ def low_rank_blob(seed, n_samples=300, n_features=8, rank=3, noise=0.1):
     ), mixing
 
 
+def ensemble(**kw):
+    params = dict(n_estimators=8, max_iter=50, random_state=0, device="cpu")
+    return AutoEncoderEnsemble(**{**params, **kw})
+
+
 ESTIMATORS = {
     "pca": lambda: PCA(n_components=3),
     "autoencoder": lambda: ae(n_components=3),
+    "ensemble": ensemble,
 }
 
 
@@ -213,15 +220,112 @@ def test_pipeline_equals_detector_on_scaled_data():
     assert pipe[-1].offset_ == pytest.approx(alone.offset_)
 
 
-def test_default_estimator_is_a_narrow_autoencoder_and_is_not_mutated():
+def test_default_estimator_is_the_ensemble_and_is_not_mutated():
     X, _ = low_rank_blob(6, n_samples=100)
-    detector = AnomalyDetector().set_params(contamination=0.1)
-    np.random.seed(0)  # the default autoencoder seeds from numpy's global RNG
+    detector = AnomalyDetector(random_state=0).set_params(contamination=0.1)
     detector.fit(X)
     assert detector.estimator is None
-    assert isinstance(detector.estimator_, AutoEncoder)
-    assert detector.estimator_.transform(X).shape == (100, 4)
+    assert isinstance(detector.estimator_, AutoEncoderEnsemble)
+    assert detector.estimator_.n_estimators == AutoEncoderEnsemble().n_estimators
     assert detector.n_features_in_ == 8
+
+
+@pytest.mark.parametrize("make", [ensemble, ae], ids=["ensemble", "autoencoder"])
+def test_int_random_state_makes_fits_reproducible(make):
+    X, _ = low_rank_blob(7, n_samples=200)
+    inner = make(random_state=None)
+    fits = [AnomalyDetector(inner, random_state=3).fit(X) for _ in range(2)]
+    np.testing.assert_array_equal(fits[0].score_samples(X), fits[1].score_samples(X))
+    assert fits[0].offset_ == fits[1].offset_
+    other = AnomalyDetector(inner, random_state=4).fit(X)
+    assert not np.allclose(other.score_samples(X), fits[0].score_samples(X))
+    # The user's estimator is cloned, never seeded in place.
+    assert inner.random_state is None
+    assert isinstance(fits[0].estimator_.random_state, int)
+
+
+def test_default_detector_with_int_random_state_is_reproducible():
+    X, _ = low_rank_blob(8, n_samples=150)
+    scores = [AnomalyDetector(random_state=0).fit(X).score_samples(X) for _ in range(2)]
+    np.testing.assert_array_equal(scores[0], scores[1])
+
+
+def test_random_state_none_keeps_the_estimators_own_seed():
+    X, _ = low_rank_blob(9, n_samples=150)
+    a = AnomalyDetector(ensemble(random_state=5)).fit(X)
+    b = AnomalyDetector(ensemble(random_state=5)).fit(X)
+    assert a.estimator_.random_state == 5
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+
+
+def test_default_detector_accepts_nested_set_params():
+    X, _ = low_rank_blob(10, n_samples=80)
+    detector = AnomalyDetector(random_state=0).set_params(
+        estimator__n_estimators=3, estimator__max_iter=5
+    )
+    assert detector.get_params()["estimator__n_estimators"] == 3
+    detector.fit(X)
+    assert (detector.estimator_.n_estimators, detector.estimator_.n_iter_) == (3, 5)
+
+
+def test_estimator_class_instead_of_instance_raises_type_error():
+    X, _ = low_rank_blob(0, n_samples=50)
+    with pytest.raises(TypeError, match=r"instance, e.g. AutoEncoder\(\), got the class"):
+        AnomalyDetector(estimator=AutoEncoder).fit(X)
+
+
+def test_unfitted_predict_raises_not_fitted_error_even_for_a_bad_estimator():
+    X, _ = low_rank_blob(0, n_samples=20)
+    with pytest.raises(NotFittedError):
+        AnomalyDetector("x").predict(X)
+
+
+@pytest.mark.parametrize("make", [ensemble, ae], ids=["ensemble", "autoencoder"])
+def test_values_beyond_float32_range_raise_instead_of_silent_labels(make):
+    X, _ = low_rank_blob(0, n_samples=60)
+    detector = AnomalyDetector(make()).fit(X)
+    X_bad = X[:3].copy()
+    X_bad[0, 0] = 1e39
+    with pytest.raises(ValueError, match="float32|NaN"):
+        detector.predict(X_bad)
+
+
+def test_feature_errors_for_variable_length_sequences():
+    rng = np.random.RandomState(0)
+    seqs = [np.sin(np.arange(n)[:, None] / 3 + rng.uniform(size=2)) for n in range(5, 13)]
+    recurrent = RecurrentAutoEncoder(
+        n_components=2, hidden_size=8, max_iter=30, random_state=0, device="cpu"
+    )
+    detector = AnomalyDetector(recurrent).fit(seqs)
+    errors = detector.feature_errors(seqs)
+    assert [e.shape for e in errors] == [s.shape for s in seqs]
+    # They are the squared differences to the model's own reconstructions.
+    fitted = detector.estimator_
+    lengths = [len(s) for s in seqs]
+    X_hat = fitted.inverse_transform(fitted.transform(seqs), n_timesteps=lengths)
+    for e, s, s_hat in zip(errors, seqs, X_hat, strict=True):
+        np.testing.assert_allclose(e, (s - s_hat) ** 2, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def fitted_default_detector():
+    X = redundant_sensors(11)
+    return AnomalyDetector(random_state=0).fit(X), X
+
+
+@pytest.mark.parametrize("feature", range(9))
+def test_default_detector_feature_errors_point_at_the_corrupted_feature(
+    fitted_default_detector, feature
+):
+    detector, X = fitted_default_detector
+    clean = X[:10]
+    corrupted = clean.copy()
+    corrupted[:, feature] += 5 * X[:, feature].std()
+    errors = detector.feature_errors(corrupted)
+    assert errors.shape == corrupted.shape
+    assert errors.mean(axis=0).argmax() == feature
+    assert np.sum(errors.argmax(axis=1) == feature) >= 8
+    assert np.all(detector.score_samples(corrupted) < detector.score_samples(clean))
 
 
 class InfiniteScorer(ScoresFirstTimestep):

@@ -5,6 +5,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skae import (
     AnomalyDetector,
     AutoEncoder,
+    AutoEncoderEnsemble,
     DenoisingAutoEncoder,
     RecurrentAutoEncoder,
     SparseAutoEncoder,
@@ -18,7 +19,10 @@ FAST_RECURRENT = dict(hidden_size=8, max_iter=20, random_state=0, device="cpu")
 ESTIMATORS = [
     AutoEncoder(n_components=2, **FAST),
     VariationalAutoEncoder(n_components=2, **FAST),
-    AnomalyDetector(AutoEncoder(n_components=2, **FAST)),
+    # The default detector as a user makes it: only a seed, nothing set inside.
+    AnomalyDetector(random_state=0),
+    AnomalyDetector(AutoEncoder(n_components=2, **FAST), random_state=0),
+    AutoEncoderEnsemble(n_estimators=4, max_iter=20, random_state=0, device="cpu"),
     DenoisingAutoEncoder(n_components=2, **FAST),
     SparseAutoEncoder(n_components=2, **FAST),
     RecurrentAutoEncoder(n_components=2, **FAST_RECURRENT),
@@ -37,6 +41,9 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
         "check_methods_subset_invariance": FLOAT32_BATCHING,
     },
     "DenoisingAutoEncoder": {
+        "check_methods_subset_invariance": FLOAT32_BATCHING,
+    },
+    "AutoEncoderEnsemble": {
         "check_methods_subset_invariance": FLOAT32_BATCHING,
     },
 }

@@ -1,0 +1,133 @@
+"""AutoEncoderEnsemble: subsamples, code sizes, scores, explanations, validation."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.preprocessing import StandardScaler
+
+from skae import AutoEncoderEnsemble
+
+
+def ensemble(**kw):
+    params = dict(n_estimators=6, max_iter=40, random_state=0, device="cpu")
+    return AutoEncoderEnsemble(**{**params, **kw})
+
+
+def blob_with_outliers(seed, n_samples=400, n_features=6, n_outliers=12):
+    """Correlated inliers (rank 2 plus noise) and far, uncorrelated outliers at the end."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples, 2)) @ rng.normal(size=(2, n_features))
+    X += 0.1 * rng.normal(size=X.shape)
+    outliers = rng.uniform(-6, 6, size=(n_outliers, n_features))
+    return np.vstack([X, outliers])
+
+
+@pytest.mark.parametrize(
+    "max_samples, n_rows", [("auto", 256), (100, 100), (0.5, 206), (10_000, 412)]
+)
+def test_max_samples_sets_each_members_subsample(max_samples, n_rows):
+    X = blob_with_outliers(0)
+    fitted = ensemble(max_samples=max_samples).fit(X)
+    assert fitted.estimators_samples_.shape == (6, n_rows)
+    for rows in fitted.estimators_samples_:
+        assert len(np.unique(rows)) == n_rows  # drawn without replacement
+    # Members see different subsamples.
+    assert not np.array_equal(*fitted.estimators_samples_[:2])
+
+
+@pytest.mark.parametrize("max_components, largest", [("auto", 3), (2, 2), (50, 6)])
+def test_code_sizes_are_drawn_up_to_max_components(max_components, largest):
+    fitted = ensemble(n_estimators=40, max_components=max_components).fit(blob_with_outliers(1))
+    assert fitted.code_sizes_.min() >= 1
+    assert fitted.code_sizes_.max() == largest
+    assert fitted.coefs_[1].shape == (40, 16, largest)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("code_density", [False, True])
+def test_planted_outliers_score_below_every_inlier_median(seed, code_density):
+    X = blob_with_outliers(seed)
+    scores = ensemble(code_density=code_density).fit(X).score_samples(X)
+    inliers, outliers = scores[:-12], scores[-12:]
+    assert np.sum(outliers < np.percentile(inliers, 5)) >= 10
+    assert np.median(outliers) < np.percentile(inliers, 1)
+
+
+def test_feature_errors_split_the_reconstruction_score():
+    X = blob_with_outliers(3)
+    fitted = ensemble().fit(X)
+    total = fitted.score_samples(X) + fitted.feature_errors(X).mean(axis=1)
+    np.testing.assert_allclose(total, total[0], rtol=1e-4, atol=1e-4)
+
+
+def test_scores_do_not_depend_on_feature_scale():
+    X = blob_with_outliers(4)
+    scaled = X * np.array([1e3, 1e-2, 1, 5, 1e4, 0.1]) + 7
+    a = ensemble().fit(X).score_samples(X)
+    b = ensemble().fit(scaled).score_samples(scaled)
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+    c = (
+        ensemble()
+        .fit(StandardScaler().fit_transform(X))
+        .score_samples(StandardScaler().fit_transform(X))
+    )
+    np.testing.assert_allclose(a, c, rtol=1e-3, atol=1e-3)
+
+
+def test_trimmed_loss_ignores_the_worst_rows():
+    # A tiny ensemble on data where a fifth of the rows are wild: with
+    # trimming, the normal rows reconstruct better than without it.
+    X = blob_with_outliers(5, n_samples=200, n_outliers=50)
+    normal = X[:200]
+    trimmed = ensemble(trim_fraction=0.3, max_samples=1.0).fit(X)
+    untrimmed = ensemble(trim_fraction=0.0, max_samples=1.0).fit(X)
+    gap = [
+        np.median(m.score_samples(normal)) - np.median(m.score_samples(X[200:]))
+        for m in (trimmed, untrimmed)
+    ]
+    assert gap[0] > gap[1]
+
+
+def test_constant_feature_and_tiny_data_give_finite_scores():
+    X = np.random.RandomState(0).normal(size=(5, 3))
+    X[:, 1] = 4.0
+    scores = ensemble().fit(X).score_samples(X)
+    assert np.all(np.isfinite(scores))
+
+
+def test_values_beyond_float32_range_raise_meaningful_error():
+    X = blob_with_outliers(0, n_samples=50)
+    fitted = ensemble().fit(X)
+    X[0, 0] = -1e39
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        fitted.score_samples(X)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        ensemble().fit(X)
+
+
+def test_diverging_training_raises_and_leaves_the_estimator_unfitted():
+    X = blob_with_outliers(0, n_samples=50)
+    model = ensemble(learning_rate_init=1e30)
+    with pytest.raises(ValueError, match="learning_rate_init"):
+        model.fit(X)
+    assert not hasattr(model, "coefs_")
+
+
+def test_fit_and_scores_leave_torchs_global_rng_alone():
+    X = blob_with_outliers(6, n_samples=60)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    fitted = ensemble().fit(X)
+    fitted.score_samples(X)
+    fitted.feature_errors(X)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_same_random_state_gives_the_same_model():
+    X = blob_with_outliers(7)
+    a, b = ensemble(random_state=1).fit(X), ensemble(random_state=1).fit(X)
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+    np.testing.assert_array_equal(a.estimators_samples_, b.estimators_samples_)
+    c = ensemble(random_state=2).fit(X)
+    assert not np.allclose(a.score_samples(X), c.score_samples(X))
