@@ -8,7 +8,8 @@ TORCH_SPEC ?= torch==2.13.0
 INTERSPHINX ?= 0
 LINTED := skae tests benchmarks examples docs/conf.py docs/_ext
 
-.PHONY: setup setup-docs demo test fuzz lint format bench docs docs-check docs-clean
+.PHONY: setup setup-docs setup-cluster demo test test-cluster fuzz lint format bench docs \
+	docs-check docs-clean
 
 setup: $(VENV)/.installed
 
@@ -24,11 +25,22 @@ $(VENV)/.installed-docs: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e ".[test,docs]"
 	touch $@
 
+# The scale-out engines (Dask, Ray, Optuna, pyarrow), for `make test-cluster`.
+setup-cluster: $(VENV)/.installed-cluster
+
+$(VENV)/.installed-cluster: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[test,cluster]"
+	touch $@
+
 demo: setup
 	$(BIN)/skae demo
 
 test: setup lint
 	$(BIN)/python -m pytest
+
+# Local Dask and Ray clusters, Optuna, 2-process DDP: the tests marked `cluster`.
+test-cluster: setup-cluster
+	$(BIN)/python -m pytest -m cluster -rs
 
 # The property-based tests with many more examples (a few minutes); writes
 # the outcomes by kind to fuzz-report.json.

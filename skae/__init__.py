@@ -1,6 +1,8 @@
 """skae: scikit-learn compatible autoencoders on PyTorch and skorch."""
 
 from . import architectures as architectures  # the networks: skae.architectures
+from . import distributed as distributed  # Dask/Ray searches, DDP: skae.distributed
+from ._chunked import ChunkedData
 from ._onnx import to_onnx
 from .anomaly import AnomalyDetector
 from .autoencoder import AutoEncoder
@@ -14,6 +16,7 @@ __all__ = [
     "AnomalyDetector",
     "AutoEncoder",
     "AutoEncoderEnsemble",
+    "ChunkedData",
     "DenoisingAutoEncoder",
     "RecurrentAutoEncoder",
     "SparseAutoEncoder",

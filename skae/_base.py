@@ -9,6 +9,7 @@ sample is scored).
 
 from __future__ import annotations
 
+import copy
 import warnings
 from numbers import Integral, Real
 
@@ -34,6 +35,7 @@ from skorch.history import History
 from . import _inputs
 from ._batching import SparseRows, TensorDataset, split_rows
 from ._callbacks import NonFiniteLossGuard, ProgressBar, silent
+from ._chunked import ChunkedData
 from ._inputs import FLOAT_DTYPES
 from ._modules import ACTIVATIONS, Network
 from ._net import SkaeNet
@@ -149,6 +151,14 @@ def _device_bytes(a) -> int:
     if sp.issparse(a):  # float32 values, int32 column indices, int64 row pointers
         return 8 * a.nnz + 8 * (a.shape[0] + 1)
     return a.size * (4 if a.dtype.kind == "f" else a.itemsize)
+
+
+def _first_rows(train, arrays) -> tuple[torch.Tensor, ...]:
+    """Tensors whose first rows check the fitted model (a ChunkedData's first chunk)."""
+    if isinstance(train, TensorDataset):
+        return train.tensors
+    rows = (torch.from_numpy(np.array(a[:4096])) for a in arrays)  # a copy: memmaps are read-only
+    return tuple(t.float() if t.is_floating_point() else t for t in rows)
 
 
 def _forked_rng(device: torch.device):
@@ -466,7 +476,8 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         shape_before = getattr(self, "input_shape_", None)
         if warm:
             self._check_warm_start(self._module_signature())
-        arrays = self._validate_input(X, reset=True)
+        chunked = isinstance(X, ChunkedData)
+        arrays = self._validate_input(X.first_chunk() if chunked else X, reset=True)
         # The architecture the module is built from is fitted state: a warm
         # start keeps training the previous fit's network.
         self.architecture_ = self.architecture_ if warm else self._resolve_architecture()
@@ -483,22 +494,15 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         with _forked_rng(device):
             torch.manual_seed(seed)
             module = self.net_.module_ if warm else self._new_module(self.input_shape_)
-            # The training data go to the device once, unless they would take
-            # more than half of its free memory: then they stay on the host and
-            # batches are streamed (see TensorBatchIterator).
-            home = device if _fits_on_device(arrays, device) else torch.device("cpu")
-            train = tuple(_to_device(a, home, device) for a in arrays)
-            valid = None
-            if self.early_stopping:
-                train, valid = split_rows(train, self.validation_fraction)
+            train, valid = self._training_data(X if chunked else arrays, device)
             net = self._make_net(module, device, valid)
             try:
-                net.fit(TensorDataset(*train))
+                net.fit(train)
             finally:
                 # Compiled or autocast wrappers do not pickle; the fitted net
                 # keeps the plain loss.
                 net.loss_fn = self._loss
-            stopped = self._end_of_training(net, train)
+            stopped = self._end_of_training(net, _first_rows(train, arrays))
 
         history = net.history
         loss_curve = list(history[:, "train_loss"])
@@ -516,6 +520,140 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             self.best_validation_score_ = max(scores)
         self._n_features_out = self.n_components
         self._check_fitted_model(*arrays)
+
+    def partial_fit(self, X, y=None):
+        """Train one pass (one epoch) over ``X``, continuing the current model.
+
+        scikit-learn's incremental convention, as
+        :meth:`sklearn.neural_network.MLPRegressor.partial_fit`: each call runs
+        one epoch over the chunk ``X`` in shuffled mini-batches, and the Adam
+        optimizer's state (moments, step count) carries over between calls.
+        The first call builds the model and fixes ``n_features_in_`` and
+        ``input_shape_``; later chunks must match them.
+
+        ``early_stopping`` and ``tol`` are ignored (no validation split is
+        held out, and no call stops early): the caller decides when to stop.
+        ``max_iter`` is ignored too. On a model fitted by :meth:`fit`,
+        ``partial_fit`` continues training it; a later :meth:`fit` starts over
+        unless ``warm_start=True``. With a ``random_state``, the same sequence
+        of chunks gives the same model. A pickled (or skops-saved) model
+        keeps its weights but not the optimizer's state: ``partial_fit``
+        after loading continues from the weights with fresh Adam moments.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One chunk of training data, in the form :meth:`fit` takes.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skae import AutoEncoder
+        >>> X = np.random.default_rng(0).normal(size=(200, 6))
+        >>> ae = AutoEncoder(n_components=2, random_state=0)
+        >>> for chunk in np.array_split(X, 4):
+        ...     ae = ae.partial_fit(chunk)
+        >>> ae.n_iter_, len(ae.loss_curve_)
+        (4, 4)
+        """
+        if not hasattr(self, "net_"):
+            # The first call validates parameters, as fit does.
+            self._validate_params()
+            self._check_params()
+        # A failed call (bad chunk, diverging loss) leaves the estimator, its
+        # weights and its optimizer exactly as they were.
+        before = dict(self.__dict__)
+        saved = self._snapshot_training_state()
+        try:
+            self._partial_fit(X)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            self._restore_training_state(saved)
+            raise
+        return self
+
+    def _snapshot_training_state(self):
+        """Copies of the module's and the optimizer's state, or None before a first fit."""
+        if not hasattr(self, "net_"):
+            return None
+        module = {k: v.detach().clone() for k, v in self.net_.module_.state_dict().items()}
+        return module, copy.deepcopy(self.net_.optimizer_.state_dict())
+
+    def _restore_training_state(self, saved) -> None:
+        if saved is not None:
+            self.net_.module_.load_state_dict(saved[0])
+            self.net_.optimizer_.load_state_dict(saved[1])
+
+    def _partial_fit(self, X) -> None:
+        first = not hasattr(self, "net_")
+        arrays = self._validate_input(X, reset=first)
+        if first:
+            self.architecture_ = self._resolve_architecture()
+            self._prepare_fit(*arrays)
+        if not hasattr(self, "_partial_fit_seed"):
+            # One seed per estimator; each call reseeds from it and the number
+            # of epochs so far, so a replayed sequence of chunks replays the fit.
+            self._partial_fit_seed = int(
+                check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            )
+        device = resolve_device(self.device) if first else torch.device(self.net_.device)
+        seed = self._partial_fit_seed + getattr(self, "n_iter_", 0)
+        with _forked_rng(device):
+            torch.manual_seed(seed)
+            if first:
+                net = self._make_net(self._new_module(self.input_shape_), device, None)
+                net.callbacks = [cb for cb in net.callbacks if cb[0] != "early_stopping"]
+            else:
+                net = self.net_
+                if net.train_split is not None or "early_stopping" in dict(net.callbacks_):
+                    # A model fitted with a validation split or tol-based
+                    # stopping continues without them, one epoch at a time.
+                    net.train_split = None
+                    for attr in ("callbacks", "callbacks_"):
+                        kept = [cb for cb in getattr(net, attr) if cb[0] != "early_stopping"]
+                        setattr(net, attr, kept)
+            home = device if _fits_on_device(arrays, device) else torch.device("cpu")
+            train = TensorDataset(*(_to_device(a, home) for a in arrays))
+            net.loss_fn = self._training_loss(device)
+            try:
+                net.partial_fit(train, epochs=1)
+            finally:
+                net.loss_fn = self._loss
+            self._end_of_training(net, train.tensors)
+        self.net_ = net
+        if first:
+            self._fitted_module_params = self._module_signature()
+        self.loss_curve_ = getattr(self, "loss_curve_", []) + [net.history[-1, "train_loss"]]
+        self.n_iter_ = len(self.loss_curve_)
+        self._n_features_out = self.n_components
+
+    def _training_data(self, data, device: torch.device):
+        """``(train, valid)`` datasets of a fit from validated arrays or a ChunkedData."""
+        if isinstance(data, ChunkedData):
+            if self.early_stopping:
+                raise ValueError(
+                    "early_stopping=True holds out a validation set in memory, which "
+                    "ChunkedData (streamed training data) does not allow; use "
+                    "early_stopping=False, or validate on a held-out array yourself."
+                )
+            return data._stream(lambda chunk: self._validate_input(chunk, reset=False)), None
+        # The training data go to the device once, unless they would take
+        # more than half of its free memory: then they stay on the host and
+        # batches are streamed (see TensorBatchIterator).
+        home = device if _fits_on_device(data, device) else torch.device("cpu")
+        train = tuple(_to_device(a, home, device) for a in data)
+        if not self.early_stopping:
+            return TensorDataset(*train), None
+        train, valid = split_rows(train, self.validation_fraction)
+        return TensorDataset(*train), valid
 
     def _check_fitted_model(self, X: np.ndarray, lengths: np.ndarray | None = None) -> None:
         """Warn about a fitted model that is valid but unhelpful (a family hook)."""

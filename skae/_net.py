@@ -26,6 +26,7 @@ from skorch.callbacks import EpochTimer
 from skorch.utils import TeeGenerator
 
 from ._batching import TensorBatchIterator, TensorDataset
+from ._chunked import ChunkStream
 
 
 class SkaeNet(NeuralNet):
@@ -58,9 +59,11 @@ class SkaeNet(NeuralNet):
         return [("epoch_timer", EpochTimer())]
 
     def get_dataset(self, X, y=None):
-        return X if isinstance(X, TensorDataset) else TensorDataset(X)
+        return X if isinstance(X, (TensorDataset, ChunkStream)) else TensorDataset(X)
 
     def get_iterator(self, dataset, training=False):
+        if isinstance(dataset, ChunkStream):  # data larger than memory, read in chunks
+            return dataset.iterator(self.batch_size, training, self.device)
         return TensorBatchIterator(
             dataset.tensors, self.batch_size, shuffle=training, device=self.device
         )

@@ -65,6 +65,8 @@ def test_api_reference_lists_exactly_the_public_names(site):
         assert f'id="skae.{name}"' in page
     architectures = set(re.findall(r'href="generated/skae\.architectures\.(\w+)\.html', api))
     assert architectures == set(skae.architectures.__all__)
+    distributed = set(re.findall(r'href="generated/skae\.distributed\.(\w+)\.html', api))
+    assert distributed == set(skae.distributed.__all__)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -45,6 +45,18 @@ The networks an estimator's ``architecture`` parameter takes
 """
 
 
+DISTRIBUTED = """
+Scaling out
+===========
+
+Searches on Dask or Ray clusters and data-parallel training
+(:mod:`skae.distributed`); see also :class:`skae.ChunkedData` and ``partial_fit``.
+
+.. currentmodule:: skae.distributed
+
+"""
+
+
 def api_page(module) -> str:
     """The reStructuredText of the API reference for ``module.__all__``.
 
@@ -74,6 +86,16 @@ def api_page(module) -> str:
             "   :template: class.rst\n   :nosignatures:\n\n"
             + "".join(f"   {n}\n" for n in submodule.__all__)
         )
+    distributed = getattr(module, "distributed", None)
+    if distributed is not None:
+        parts.append(DISTRIBUTED)
+        for _, template, is_kind in SECTIONS:
+            members = [n for n in distributed.__all__ if is_kind(getattr(distributed, n))]
+            parts.append(
+                ".. autosummary::\n   :toctree: generated/\n"
+                f"   :template: {template}\n   :nosignatures:\n\n"
+                + "".join(f"   {n}\n" for n in members)
+            )
     return "\n".join(parts)
 
 
