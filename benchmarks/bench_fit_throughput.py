@@ -48,20 +48,7 @@ def conv_loop(X: np.ndarray, channels, n_components, batch_size, epochs, device)
     """The reference for images: the same convolutional module, trained by hand."""
     torch.manual_seed(0)
     module = ConvAutoEncoder(X.shape[1:], n_components, n_components, channels, 3, 2, "relu")
-    module = module.to(device)
-    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
-    X_t = torch.as_tensor(X, device=device)
-    module.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(X_t), device=device)
-        for start in range(0, len(X_t), batch_size):
-            batch = X_t[order[start : start + batch_size]]
-            optimizer.zero_grad()
-            loss = torch.nn.functional.mse_loss(module(batch), batch)
-            loss.backward()
-            optimizer.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    train_by_hand(module.to(device), X, batch_size, epochs, device)
 
 
 def conv_skae(X, channels, n_components, batch_size, epochs, device, **options):
@@ -91,6 +78,11 @@ def hand_written_loop(X: np.ndarray, hidden, n_components, batch_size, epochs, d
     """The reference: the loop a PyTorch user writes by hand."""
     torch.manual_seed(0)
     module = MLPAutoEncoder(X.shape[1], n_components, hidden, "relu").to(device)
+    train_by_hand(module, X, batch_size, epochs, device)
+
+
+def train_by_hand(module, X: np.ndarray, batch_size, epochs, device):
+    """Adam on random permutations of tensor slices: what a PyTorch user writes."""
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
     X_t = torch.as_tensor(X, device=device)
     module.train()
