@@ -18,7 +18,7 @@ as ``architecture__width``.
 
 # %%
 # The module: an encoder to ``n_outputs`` values, a decoder from ``n_components``
-# ------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------
 # ``encode`` returns a linear code of ``n_outputs`` values (the variational
 # objective asks for twice the code size: a mean and a log-variance per
 # latent dimension); ``decode`` maps ``n_components`` values back to the

@@ -15,7 +15,7 @@ curve: reconstruction quality (PSNR) against bytes per image. The benchmark
 
 # %%
 # Flat digits, with the image shape given once to the architecture
-# -----------------------------------------------------------------
+# ----------------------------------------------------------------
 # ``load_digits`` gives flat rows of 64 pixels. ``Convolutional2D((8, 8))``
 # reads each row as an 8x8 image, so the estimator takes the same 2-D array
 # a scaler or a pipeline would hand it, and reconstructions come back flat.

@@ -527,10 +527,11 @@ class VariationalAutoEncoder(BaseAutoEncoder):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features) or (n_samples, *input_shape)
-            The samples, in the form of the training input (flat rows,
-            images, signals or sequences of the training length): 0/1 values
-            for ``likelihood="bernoulli"``.
+        X : ndarray
+            The samples, of shape (n_samples, n_features) for tables and in
+            the form of the training input otherwise (flat rows, images,
+            signals, or sequences of the training length): 0/1 values for
+            ``likelihood="bernoulli"``.
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
