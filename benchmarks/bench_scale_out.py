@@ -27,38 +27,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-
-def rss_anon_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no RssAnon in /proc/self/status (Linux only)")
-
-
-class PeakSampler(threading.Thread):
-    """Poll RssAnon every few milliseconds and keep the maximum."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.peak = rss_anon_bytes()
-        self._stop_event = threading.Event()
-
-    def run(self):
-        while not self._stop_event.is_set():
-            self.peak = max(self.peak, rss_anon_bytes())
-            time.sleep(0.005)
-
-    def stop(self) -> int:
-        self._stop_event.set()
-        self.join()
-        return self.peak
+# Run as a script from benchmarks/, which is on sys.path: the memory benchmark's sampler.
+from bench_memory import PeakSampler, rss_anon_bytes
 
 
 def search(args):
