@@ -230,7 +230,8 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     See :class:`skae.AutoEncoder` for the parameters every family shares.
     """
 
-    # Rows per inference batch; a family with heavy rows (sequences) lowers it.
+    # Rows per inference batch of a table; images, signals and sequences,
+    # whose rows are heavier, take at most INFERENCE_BATCH_ROWS_ND.
     _inference_batch_rows = INFERENCE_BATCH_ROWS
 
     # The constructor parameters that define the torch module. A warm start
@@ -394,8 +395,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _read_input(self, X, *, reset: bool):
         """Check ``X`` at a public boundary: ``(arrays, form)``, see :func:`_inputs.read`."""
-        arch = self.architecture_ if not reset else self._resolve_architecture()
-        arrays, form = _inputs.read(self, X, reset=reset, architecture=arch)
+        arrays, form = _inputs.read(self, X, reset=reset, architecture=self.architecture_)
         self._check_values(arrays[0])
         return arrays, form
 
@@ -476,11 +476,12 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         shape_before = getattr(self, "input_shape_", None)
         if warm:
             self._check_warm_start(self._module_signature())
+        # The architecture the module is built from is fitted state, and it
+        # reads the input: a warm start keeps the previous fit's network.
+        if not warm:
+            self.architecture_ = self._resolve_architecture()
         chunked = isinstance(X, ChunkedData)
         arrays = self._validate_input(X.first_chunk() if chunked else X, reset=True)
-        # The architecture the module is built from is fitted state: a warm
-        # start keeps training the previous fit's network.
-        self.architecture_ = self.architecture_ if warm else self._resolve_architecture()
         if warm and _shape_differs(self.input_shape_, shape_before, self._sequential):
             now = _describe_shape(self.input_shape_, self._sequential)
             before = _describe_shape(shape_before, self._sequential)
@@ -594,9 +595,10 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _partial_fit(self, X) -> None:
         first = not hasattr(self, "net_")
-        arrays = self._validate_input(X, reset=first)
         if first:
             self.architecture_ = self._resolve_architecture()
+        arrays = self._validate_input(X, reset=first)
+        if first:
             self._prepare_fit(*arrays)
         if not hasattr(self, "_partial_fit_seed"):
             # One seed per estimator; each call reseeds from it and the number

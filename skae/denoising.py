@@ -210,7 +210,7 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
             )
         # A warm start keeps the module, hence the range stored in it.
         if not (self.warm_start and hasattr(self, "net_")):
-            self.data_min_, self.data_max_ = _value_range(X, lengths, self._resolve_architecture())
+            self.data_min_, self.data_max_ = _value_range(X, lengths, self.architecture_)
 
     def _divergence_advice(self):
         advice = super()._divergence_advice()

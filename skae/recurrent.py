@@ -182,9 +182,6 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
 
     _module_params = ("n_components", "cell", "hidden_size", "num_layers", "bidirectional")
 
-    # A row is a whole sequence, so inference batches hold fewer rows.
-    _inference_batch_rows = 1024
-
     def __init__(
         self,
         n_components=8,
