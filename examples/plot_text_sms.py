@@ -42,8 +42,16 @@ if shared is not None and (shared / "sms_spam.tsv").exists():
     source = "SMS Spam Collection"
 else:
     rng = np.random.default_rng(0)
-    ham_words = "ok see you at home lunch later love call me when you get there tonight".split()
-    spam_words = "free win cash prize claim now txt call urgent award mobile reply stop".split()
+    # Vocabularies larger than the code size, so that LSA has as many components.
+    ham_words = (
+        "ok see you at home lunch later love call me when get there tonight dinner "
+        "meet soon thanks sorry late bus work class mum dad film weekend sleep coffee "
+        "back morning"
+    ).split()
+    spam_words = (
+        "free win cash prize claim now txt call urgent award mobile reply stop offer "
+        "guaranteed bonus voucher ringtone entry draw selected customer service"
+    ).split()
 
     def messages(words, n):
         return [" ".join(rng.choice(words, size=rng.integers(4, 12))) for _ in range(n)]
