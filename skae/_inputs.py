@@ -2,16 +2,18 @@
 
 An estimator's architecture says what it reads (its ``input_kind``): tables,
 images, signals or sequences. :func:`read` checks ``X`` at a public boundary
-and returns the aligned arrays the module takes plus the *form* ``X`` came in;
-:func:`as_form` puts per-sample outputs (reconstructions, error maps) back into
-that form. ``fit`` records the per-sample shape the module sees as
-``input_shape_``; every later call is checked against it, since
-``validate_data(allow_nd=True)`` alone checks only axis 1.
+and returns the aligned arrays the module takes plus an :class:`InputSpec`, a
+frozen description of the input (its form and the shape of one sample as the
+module sees it). ``fit`` records the spec of the training input; every later
+call is checked against it, since ``validate_data(allow_nd=True)`` alone checks
+only axis 1. :func:`as_form` puts per-sample outputs (reconstructions, error
+maps) back into the training input's form.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,15 +22,42 @@ from sklearn.utils.validation import check_array, validate_data
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
-def read(est, X, *, reset: bool, architecture):
-    """Check ``X`` for ``architecture``; return ``(arrays, form)``.
+@dataclass(frozen=True)
+class InputSpec:
+    """What an input is, as read for an architecture.
 
-    ``arrays`` is ``(X,)`` with ``X`` of shape (n_samples, *input_shape), or,
-    for variable-length sequences, ``(padded, lengths)``. ``reset=True`` (in
-    ``fit``) records ``input_shape_``, ``n_features_in_`` and the form of the
-    training input; otherwise ``X`` is checked against them.
+    Attributes
+    ----------
+    form : str
+        How the samples came: ``"table"``; images and signals as ``"flat"``
+        rows, without a channel axis (``"nochannel"``) or with one
+        (``"channels"``); sequences as 2-D univariate rows
+        (``"sequence_table"``), a 3-D ``"array"`` or a ``"list"``.
+    sample_shape : tuple
+        One sample as the module sees it: ``(n_features,)``, ``(c, h, w)``,
+        ``(c, length)`` or ``(n_timesteps, n_features)``, with
+        ``n_timesteps`` None for sequences of different lengths.
+    n_features_in : int or None
+        ``n_features_in_`` where ``validate_data`` did not record it (input
+        of more than two dimensions), else None.
     """
-    kind = architecture.input_kind
+
+    form: str
+    sample_shape: tuple
+    n_features_in: int | None = None
+
+
+def read(est, X, *, architecture, fitted: InputSpec | None = None):
+    """Check ``X`` for ``architecture``; return ``(arrays, spec)``.
+
+    ``arrays`` is ``(X,)`` with ``X`` of shape (n_samples, *sample_shape),
+    or, for variable-length sequences, ``(padded, lengths)``. Without
+    ``fitted`` (in ``fit``) the input sets the spec (and ``validate_data``
+    records ``n_features_in_``, ``feature_names_in_``); otherwise ``X`` is
+    checked against the ``fitted`` spec.
+    """
+    kind = architecture._checked_kind()
+    reset = fitted is None
     if kind != "table" and (
         sp.issparse(X) or (isinstance(X, (list, tuple)) and any(map(sp.issparse, X)))
     ):
@@ -37,27 +66,29 @@ def read(est, X, *, reset: bool, architecture):
             "does not accept sparse input; pass dense arrays, or use a table "
             "architecture (the default MLP) for sparse tables."
         )
+    n_features = None
     if kind == "table":
         # Sparse input (e.g. TF-IDF) stays sparse: CSR, densified per batch.
         X = validate_data(est, X, dtype=FLOAT_DTYPES, accept_sparse="csr", reset=reset)
         arrays, form = (X,), "table"
     elif kind == "sequence":
-        arrays, form = _read_sequences(est, X, reset)
+        arrays, form, n_features = _read_sequences(est, X, fitted)
     else:
         n_spatial = 2 if kind == "image" else 1
-        arrays, form = _read_grid(est, X, reset, n_spatial, architecture.declared_shape())
-    shape = arrays[0].shape[1:]
-    if kind == "sequence":
-        shape = (getattr(est, "n_timesteps_in_", None) if reset else None, shape[-1])
-    if reset:
-        est.input_shape_ = tuple(None if s is None else int(s) for s in shape)
-        est._fit_form = form
-    elif kind != "sequence" and tuple(shape) != tuple(est.input_shape_):
-        raise ValueError(
-            f"X has samples of shape {tuple(shape)} (as {type(est).__name__} reads "
-            f"them), but it was fitted on samples of shape {tuple(est.input_shape_)}."
+        arrays, form, n_features = _read_grid(
+            est, X, reset, n_spatial, architecture.declared_shape()
         )
-    return arrays, form
+    shape = tuple(int(s) for s in arrays[0].shape[1:])
+    if kind == "sequence":
+        fixed = len(arrays) == 1
+        shape = (shape[0] if fixed else None, shape[-1])
+    spec = InputSpec(form, shape, n_features)
+    if fitted is not None and kind != "sequence" and shape != tuple(fitted.sample_shape):
+        raise ValueError(
+            f"X has samples of shape {shape} (as {type(est).__name__} reads "
+            f"them), but it was fitted on samples of shape {tuple(fitted.sample_shape)}."
+        )
+    return arrays, spec
 
 
 def as_form(out: np.ndarray, form: str, lengths=None):
@@ -77,7 +108,10 @@ def as_form(out: np.ndarray, form: str, lengths=None):
 
 
 def _read_grid(est, X, reset, n_spatial: int, declared):
-    """Images (n_spatial=2) or signals (n_spatial=1) in their three forms."""
+    """Images (n_spatial=2) or signals (n_spatial=1) in their three forms.
+
+    Returns ``(arrays, form, n_features_in)``.
+    """
     name = "image" if n_spatial == 2 else "signal"
     ndim = getattr(X, "ndim", None)
     ndim = np.ndim(X) if ndim is None else ndim
@@ -95,7 +129,7 @@ def _read_grid(est, X, reset, n_spatial: int, declared):
                 f"X has {X.shape[1]} features per row, but input_shape={shape} holds "
                 f"{math.prod(shape)} values per {name}."
             )
-        return (X.reshape(len(X), *shape),), "flat"
+        return (X.reshape(len(X), *shape),), "flat", None
     if ndim not in (n_spatial + 1, n_spatial + 2):
         forms = (
             "(n_samples, h, w), (n_samples, c, h, w) or flat rows (n_samples, c * h * w)"
@@ -109,22 +143,19 @@ def _read_grid(est, X, reset, n_spatial: int, declared):
     form = "nochannel" if ndim == n_spatial + 1 else "channels"
     if form == "nochannel":
         X = X[:, None]
-    if reset:
-        est.n_features_in_ = math.prod(X.shape[1:])
-        est.__dict__.pop("feature_names_in_", None)
-    return (X,), form
+    return (X,), form, math.prod(X.shape[1:])
 
 
 # -------------------------------------------------------------- sequences
 
 
-def _read_sequences(est, X, reset):
+def _read_sequences(est, X, fitted):
     """Sequences in any of the three forms of :class:`~skae.RecurrentAutoEncoder`.
 
-    Returns ``(arrays, form)``: ``arrays`` is ``(padded,)`` when all sequences
-    have one length, else ``(padded, lengths)``, with ``padded`` of shape
-    (n_samples, longest, n_features) zero-padded at the end; ``form`` is
-    "sequence_table" (2-D), "array" (3-D) or "list".
+    Returns ``(arrays, form, n_features_in)``: ``arrays`` is ``(padded,)``
+    when all sequences have one length, else ``(padded, lengths)``, with
+    ``padded`` of shape (n_samples, longest, n_features) zero-padded at the
+    end; ``form`` is "sequence_table" (2-D), "array" (3-D) or "list".
     """
     if isinstance(X, (list, tuple)) and len(X) == 0:
         raise ValueError("X is an empty list; expected at least one sequence.")
@@ -144,44 +175,36 @@ def _read_sequences(est, X, reset):
             )
         seqs = X
     else:
-        form, seqs = "sequence_table", _check_table(est, X, reset)[:, :, None]
+        form, seqs = "sequence_table", _check_table(est, X, fitted)[:, :, None]
 
     n_features = seqs[0].shape[1]
-    if reset:
-        if form != "sequence_table":
-            est.n_features_in_ = n_features
-            est.__dict__.pop("feature_names_in_", None)
-        est.n_features_per_step_ = n_features
-    elif n_features != est.n_features_per_step_:
+    if fitted is not None and n_features != fitted.sample_shape[-1]:
         raise ValueError(
             f"X has {n_features} features per time step, but {type(est).__name__} "
-            f"was fitted on sequences with {est.n_features_per_step_}."
+            f"was fitted on sequences with {fitted.sample_shape[-1]}."
         )
-
+    # A 2-D table's n_features_in_ is its number of steps, which validate_data records.
+    n_features_in = None if form == "sequence_table" else n_features
     if form != "list":
-        if reset:
-            est.n_timesteps_in_ = seqs.shape[1]
-        return (seqs,), form
+        return (seqs,), form, n_features_in
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)
     padded = np.zeros((len(seqs), lengths.max(), n_features), dtype=np.result_type(*seqs))
     for i, s in enumerate(seqs):
         padded[i, : len(s)] = s
     fixed = lengths.min() == lengths.max()
-    if reset:
-        est.n_timesteps_in_ = int(lengths[0]) if fixed else None
-    return ((padded,) if fixed else (padded, lengths)), form
+    return ((padded,) if fixed else (padded, lengths)), form, n_features_in
 
 
-def _check_table(est, X, reset) -> np.ndarray:
+def _check_table(est, X, fitted) -> np.ndarray:
     """A 2-D ``X``: univariate sequences, one per row."""
-    if reset or getattr(est, "_fit_form", None) == "sequence_table":
-        return validate_data(est, X, dtype=FLOAT_DTYPES, reset=reset)
+    if fitted is None or fitted.form == "sequence_table":
+        return validate_data(est, X, dtype=FLOAT_DTYPES, reset=fitted is None)
     X = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
-    if est.n_features_per_step_ != 1:
+    if fitted.sample_shape[-1] != 1:
         raise ValueError(
             f"A 2-D X of shape {X.shape} reads as univariate sequences, but "
             f"{type(est).__name__} was fitted on sequences with "
-            f"{est.n_features_per_step_} features per time step; pass a 3-D "
+            f"{fitted.sample_shape[-1]} features per time step; pass a 3-D "
             "array or a list of 2-D arrays."
         )
     return X

@@ -14,15 +14,16 @@ It differs from :class:`skorch.NeuralNet` in three seams only:
   per-epoch rows (``train_loss``, ``valid_loss``, ``dur``, events) and no
   per-batch rows. Each loss also gets skorch's ``<loss>_best`` flag, which
   skorch's own callbacks (``Checkpoint``, ``EarlyStopping``...) read.
-* ``fit_loop``: remembers whether a ``KeyboardInterrupt`` (Ctrl-C, or skorch's
-  ``EarlyStopping``) ended training, which skorch otherwise swallows.
+* ``fit_loop``: keeps the ``KeyboardInterrupt`` (Ctrl-C, or skorch's
+  ``EarlyStopping``) that ended training, which skorch otherwise swallows, as
+  ``interrupt_``; :class:`~skae._checks.InterruptCheck` decides what follows.
 """
 
 from __future__ import annotations
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import EpochTimer
+from skorch.callbacks import EarlyStopping, EpochTimer
 from skorch.utils import TeeGenerator
 
 from ._batching import TensorBatchIterator, TensorDataset
@@ -45,12 +46,24 @@ class SkaeNet(NeuralNet):
         self.loss_fn = loss_fn
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        self.interrupted_ = False
+        # skorch swallows a KeyboardInterrupt (Ctrl-C, or its EarlyStopping
+        # ending the loop); the exception itself is kept for the checks.
+        self.interrupt_ = None
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
-        except KeyboardInterrupt:
-            self.interrupted_ = True
+        except KeyboardInterrupt as exc:
+            self.interrupt_ = exc
+            if self.history and "train_loss" not in self.history[-1]:
+                # The row of an epoch cut short: skorch opened it, nothing closed it.
+                self.history.pop()
             raise
+
+    def stopped_early(self) -> bool:
+        """Whether a stopping rule (an ``EarlyStopping`` callback) ended training."""
+        return any(
+            isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
+            for _, cb in getattr(self, "callbacks_", [])
+        )
 
     def get_default_callbacks(self):
         # skorch's defaults score from per-batch history rows and print a

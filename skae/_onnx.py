@@ -10,6 +10,8 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._errors import sample_mean, squared_errors
+
 METHODS = ("transform", "inverse_transform", "score_samples")
 
 
@@ -57,8 +59,8 @@ class _Method(nn.Module):
         z = m.encode(x)
         if self.method == "transform":
             return z  # (batch, n_components)
-        err = (m.decode(z, x.shape[1] if self.sequential else None) - x) ** 2
-        return -err.flatten(1).mean(dim=1)  # (batch,)
+        x_hat = m.decode(z, x.shape[1] if self.sequential else None)
+        return -sample_mean(squared_errors(x_hat, x))  # (batch,)
 
 
 def to_onnx(estimator, method: str = "transform", path=None, *, opset: int | None = None):

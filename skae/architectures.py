@@ -83,6 +83,16 @@ class Architecture(BaseEstimator):
     numbers per sample from the encoder (the variational family asks for
     ``2 * n_components``: the posterior's mean and log-variance).
 
+    That is all the engine asks. ``fit`` checks it on the first rows of the
+    training data: ``input_kind`` must be one of the four above, ``build``
+    must return a :class:`torch.nn.Module` with parameters and with
+    ``encode`` and ``decode``, and each must return the shape above; a
+    mistake is a ``TypeError`` or ``ValueError`` naming the method, the
+    shape it returned and the shape expected. Image and signal architectures
+    that take flat rows give their shape as an ``input_shape`` parameter
+    (``(h, w)`` or ``(c, h, w)``; ``(length,)`` or ``(c, length)``), read by
+    :meth:`declared_shape`.
+
     Examples
     --------
     A linear autoencoder written by hand:
@@ -115,6 +125,39 @@ class Architecture(BaseEstimator):
     # Parameters given as an int or a sequence of ints (e.g. hidden_layer_sizes=8
     # and (8,)), compared by their tuple when a warm start checks the network.
     _size_params: tuple[str, ...] = ()
+
+    def _checked_kind(self) -> str:
+        """``input_kind``, refused with a clear error when it is not one of ``INPUT_KINDS``."""
+        kind = getattr(self, "input_kind", None)
+        if kind not in INPUT_KINDS:
+            raise ValueError(
+                f"{type(self).__name__}.input_kind is {kind!r}; expected one of "
+                f"{', '.join(map(repr, INPUT_KINDS))}."
+            )
+        return kind
+
+    def declared_shape(self) -> tuple | None:
+        """The sample shape of flat input rows, channels first, or None when not given.
+
+        Read from an ``input_shape`` parameter, for image and signal
+        architectures only: ``(h, w)`` or ``(c, h, w)`` for images,
+        ``(length,)`` or ``(c, length)`` for signals (a missing channel axis
+        means one channel).
+        """
+        kind = self._checked_kind()
+        declared = getattr(self, "input_shape", None)
+        if kind not in ("image", "signal") or declared is None:
+            return None
+        n_spatial = 2 if kind == "image" else 1
+        shape = _positive_ints(declared, "input_shape")
+        if len(shape) == n_spatial:
+            shape = (1, *shape)
+        if len(shape) != n_spatial + 1:
+            raise ValueError(
+                f"input_shape must have {n_spatial} or {n_spatial + 1} entries "
+                f"for {type(self).__name__}, got {declared!r}."
+            )
+        return shape
 
     def _signature(self) -> dict:
         """The parameters, with equivalent forms of one network made equal."""
@@ -359,7 +402,6 @@ class ConvAutoEncoder(nn.Module):
 class _Convolutional(Architecture):
     """What the 1-D and 2-D convolutional architectures share."""
 
-    _n_spatial: int
     _size_params = ("input_shape", "channels")
 
     _parameter_constraints: dict = {
@@ -378,20 +420,6 @@ class _Convolutional(Architecture):
         self.kernel_size = kernel_size
         self.stride = stride
         self.activation = activation
-
-    def declared_shape(self) -> tuple | None:
-        """``input_shape`` as a channels-first tuple, or None when not given."""
-        if self.input_shape is None:
-            return None
-        shape = _positive_ints(self.input_shape, "input_shape")
-        if len(shape) == self._n_spatial:
-            shape = (1, *shape)
-        if len(shape) != self._n_spatial + 1:
-            raise ValueError(
-                f"input_shape must have {self._n_spatial} or {self._n_spatial + 1} entries "
-                f"for {type(self).__name__}, got {self.input_shape!r}."
-            )
-        return shape
 
     def build(self, input_shape, n_components, n_outputs):
         self._validate_params()
@@ -451,7 +479,6 @@ class Convolutional2D(_Convolutional):
     """
 
     input_kind = "image"
-    _n_spatial = 2
 
 
 class Convolutional1D(_Convolutional):
@@ -490,4 +517,69 @@ class Convolutional1D(_Convolutional):
     """
 
     input_kind = "signal"
-    _n_spatial = 1
+
+
+# ------------------------------------------------- checking a built module
+
+
+def check_built(architecture: Architecture, module) -> None:
+    """Refuse what :meth:`Architecture.build` returned unless it is a trainable module."""
+    name = f"{type(architecture).__name__}.build"
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"{name} returned {type(module).__name__}, expected a torch.nn.Module with "
+            "encode and decode methods."
+        )
+    missing = [m for m in ("encode", "decode") if not callable(getattr(module, m, None))]
+    if missing:
+        raise TypeError(
+            f"{name} returned a {type(module).__name__} without {' or '.join(missing)}; "
+            "the module needs encode(x) and decode(z) (see Architecture)."
+        )
+    if not any(p.requires_grad for p in module.parameters()):
+        raise ValueError(
+            f"{name} returned a {type(module).__name__} with no trainable parameters; "
+            "register its layers as attributes (or nn.Parameter) so they train."
+        )
+
+
+def check_shapes(architecture, module, x, lengths, n_components: int, n_outputs: int) -> None:
+    """Run ``module.encode`` and ``decode`` on a few samples ``x`` and check their shapes.
+
+    ``x`` is (batch, *input_shape) as the module sees it, with ``lengths``
+    for padded sequences. Errors name the method, the shape it returned and
+    the shape expected; exceptions raised inside a method say which one.
+    """
+    sequential = architecture.input_kind == "sequence"
+    owner = f"The module of {type(architecture).__name__}"
+    batch = x.shape[0]
+    with torch.no_grad():
+        z = _call(owner, "encode", module.encode, (x, lengths) if sequential else (x,), x)
+        _expect_shape(owner, "encode", z, (batch, n_outputs), x)
+        z = z[:, :n_components]
+        args = (z, x.shape[1]) if sequential else (z,)
+        out = _call(owner, "decode", module.decode, args, z)
+        _expect_shape(owner, "decode", out, tuple(x.shape), z)
+
+
+def _call(owner: str, method: str, fn, args, given):
+    try:
+        return fn(*args)
+    except Exception as exc:
+        raise ValueError(
+            f"{owner} failed in {method} on a batch of shape {tuple(given.shape)}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _expect_shape(owner: str, method: str, out, expected: tuple, given) -> None:
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(
+            f"{owner}: {method} returned {type(out).__name__}, expected a tensor of "
+            f"shape {expected}."
+        )
+    if tuple(out.shape) != expected:
+        raise ValueError(
+            f"{owner}: {method} returned shape {tuple(out.shape)} for a batch of shape "
+            f"{tuple(given.shape)}, expected {expected}."
+        )

@@ -11,7 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _inputs
-from ._base import BaseAutoEncoder, _batch_mean, _split_batch, _valid_steps
+from ._base import BaseAutoEncoder
+from ._errors import batch_mean, split_batch, valid_steps
 
 
 class DenoisingAutoEncoder(BaseAutoEncoder):
@@ -240,14 +241,14 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
 
     def _loss(self, module, batch, training):
         # Validation batches stay clean; see ``early_stopping`` in the docstring.
-        X, lengths = _split_batch(batch)
+        X, lengths = split_batch(batch)
         if not training:
-            return _batch_mean(*self._errors(module, X, lengths))
+            return batch_mean(*self._errors(module, X, lengths))
         X_in = self._corrupt(module, X)
         if lengths is not None:
             # Padding stays zero: corruption touches real steps only.
-            X_in = torch.where(_valid_steps(X, lengths), X_in, X)
-        return _batch_mean(*self._errors(module, X, lengths, X_in=X_in))
+            X_in = torch.where(valid_steps(X, lengths), X_in, X)
+        return batch_mean(*self._errors(module, X, lengths, X_in=X_in))
 
     def denoise(self, X):
         """Reconstruct ``X``; the same as ``inverse_transform(transform(X))``.
@@ -263,9 +264,10 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
             The reconstructions, in the dtype of ``X``.
         """
         check_is_fitted(self)
-        arrays, form = self._read_input(X, reset=False)
+        arrays, spec = self._read_input(X, reset=False)
         out = self._batched(self._reconstruct, *arrays)
-        return _inputs.as_form(out, form, arrays[1] if len(arrays) > 1 else None)
+        lengths = arrays[1] if len(arrays) > 1 else [out.shape[1]] * len(out)
+        return _inputs.as_form(out, spec.form, lengths)
 
 
 def _value_range(X: np.ndarray, lengths, architecture):

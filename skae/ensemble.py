@@ -12,7 +12,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import FLOAT_DTYPES, _forked_rng, resolve_device
+from ._device import forked_rng, resolve_device
+from ._inputs import FLOAT_DTYPES
 
 # Robust scale = IQR / 1.349, which is the standard deviation for Gaussian
 # data; it may not fall below this fraction of the standard deviation, so a
@@ -245,7 +246,7 @@ class AutoEncoderEnsemble(BaseEstimator):
         seed = rng.randint(np.iinfo(np.int32).max)
 
         X_scaled = _scaled(X, center, scale)
-        with _forked_rng(device):
+        with forked_rng(device):
             torch.manual_seed(seed)
             net = _Members(n_features, self.hidden_size, code_sizes, width)
             net.init_weights()

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from numbers import Integral
 
-import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
-from . import _inputs
 from ._base import BaseAutoEncoder
 from ._modules import RNN_CELLS
 from .architectures import Recurrent
@@ -231,34 +228,3 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
 
     def _configured_architecture(self):
         return Recurrent(self.cell, self.hidden_size, self.num_layers, self.bidirectional)
-
-    # ------------------------------------------------------------ inference
-
-    def timestep_errors(self, X):
-        """Squared reconstruction error at each time step, to locate anomalies.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_timesteps[, n_features]) or list
-            Sequences in any of the forms :meth:`fit` takes.
-
-        Returns
-        -------
-        errors : ndarray of shape (n_samples, n_timesteps), or list of ndarray
-            The squared error of each step, averaged over the step's features
-            (higher = more anomalous); a list of arrays of shape
-            (n_timesteps_i,) for list input. :meth:`score_samples` is minus
-            the mean of each sequence's errors.
-        """
-        check_is_fitted(self)
-        arrays, form = self._read_input(X, reset=False)
-
-        def errors(module, X, lengths=None):
-            err = self._errors(module, X, lengths)[0].mean(dim=2)  # (batch, longest)
-            return F.pad(err, (0, X.shape[1] - err.shape[1]))  # back to the full length
-
-        out = self._batched(errors, *arrays, overflow="high")
-        lengths = arrays[1] if len(arrays) > 1 else [out.shape[1]] * len(out)
-        if form == "sequence_table":
-            return out
-        return _inputs.as_form(out, form, lengths)

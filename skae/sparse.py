@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseAutoEncoder, _batch_mean, _split_batch, _trim
+from ._base import BaseAutoEncoder
+from ._checks import warn
+from ._errors import batch_mean, split_batch, trim
 from ._modules import Network
 
 
@@ -238,32 +239,33 @@ class SparseAutoEncoder(BaseAutoEncoder):
                 "sparsity='topk', k must be at most n_components."
             )
 
-    def _check_fitted_model(self, X, lengths=None):
+    def _check_fitted_model(self, module, batches):
         if self.sparsity != "l1":
             return  # sigmoid codes are never exactly 0; top-k keeps k per row
-        aligned = [] if lengths is None else [lengths]
-        codes = self._batched(lambda m, *x: m.encode(*x), X, *aligned)
-        alive = int((codes != 0).any(axis=0).sum())
+        alive = None
+        for batch in batches:
+            used = (module.encode(*(batch if isinstance(batch, tuple) else (batch,))) != 0).any(0)
+            alive = used if alive is None else alive | used
+        n_alive = 0 if alive is None else int(alive.sum())
         # "Nearly all dead": fewer than a tenth of the units (and at least none).
-        if alive < max(1, int(np.ceil(0.1 * self.n_components))):
-            warnings.warn(
-                f"Only {alive} of the {self.n_components} code units are ever non-zero "
+        if n_alive < max(1, int(np.ceil(0.1 * self.n_components))):
+            warn(
+                f"Only {n_alive} of the {self.n_components} code units are ever non-zero "
                 "on the training data: the L1 penalty switched the others off, so the "
                 "codes carry little information. Use a smaller sparsity_weight (it is "
                 f"{self.sparsity_weight}) or scale X to a larger range (e.g. "
                 "StandardScaler).",
                 UserWarning,
-                stacklevel=5,
             )
 
     def _build_module(self, input_shape):
         return SparseCode(self._build_network(input_shape), self._sequential, self.sparsity, self.k)
 
     def _loss(self, module, batch, training):
-        X, lengths = _split_batch(batch)
-        X = _trim(X, lengths)
+        X, lengths = split_batch(batch)
+        X = trim(X, lengths)
         z = module.encode(X, lengths)  # (batch, n_components)
-        loss = _batch_mean(self._decode_errors(module, z, X, lengths), lengths)
+        loss = batch_mean(self._decode_errors(module, z, X, lengths), lengths)
         if self.sparsity == "l1":
             return loss + self.sparsity_weight * z.abs().mean()
         if self.sparsity == "kl":

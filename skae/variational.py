@@ -13,7 +13,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._base import BaseAutoEncoder, _split_batch, _trim, _valid_steps
+from . import _inference
+from ._base import BaseAutoEncoder
+from ._errors import split_batch, trim, valid_steps
 from ._modules import Network
 
 LOG_2PI = math.log(2 * math.pi)
@@ -155,7 +157,7 @@ class VAENetwork(Network):
 
 def _mask(X, lengths):
     """Mask of the real steps of padded sequences ``X`` (None when nothing is padded)."""
-    return None if lengths is None else _valid_steps(X, lengths)
+    return None if lengths is None else valid_steps(X, lengths)
 
 
 def _kl_to_prior(mean, log_var):
@@ -418,8 +420,8 @@ class VariationalAutoEncoder(BaseAutoEncoder):
             )
 
     def _loss(self, module, batch, training):
-        X, lengths = _split_batch(batch)
-        X = _trim(X, lengths)
+        X, lengths = split_batch(batch)
+        X = trim(X, lengths)
         mean, log_var = module.posterior(X, lengths)
         # Reparameterisation: z is a differentiable function of the noise.
         z = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
@@ -431,7 +433,7 @@ class VariationalAutoEncoder(BaseAutoEncoder):
     def _log_likelihood_bound(self, module, X, seed, lengths=None):
         """ELBO (K = 1) or importance-weighted bound (K > 1) of each row of ``X``."""
         n_samples_z = self.n_importance_samples
-        X = _trim(X, lengths)
+        X = trim(X, lengths)
         valid = _mask(X, lengths)
         keys = _row_keys(X, seed, valid)
         # In float64 from here on: exp(log_var) and squared errors of samples
@@ -539,6 +541,8 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         n_timesteps = None
         if self._sequential:
             n_timesteps = int(self._output_lengths(None, n_samples))
+        shape = (n_timesteps, self.input_shape_[-1]) if self._sequential else self.input_shape_
+        _inference.check_output_size((n_samples, *shape), f"sample(n_samples={n_samples})")
         rng = check_random_state(random_state)
         z = rng.standard_normal((n_samples, self.n_components))
         mean = self._batched(lambda m, z: m.decode(z, n_timesteps), z)

@@ -20,7 +20,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 
-import skae._base
+import skae._device
+import skae._inference
 from skae import AutoEncoder
 
 FAST = dict(hidden_layer_sizes=(16,), max_iter=15, random_state=0, device="cpu")
@@ -203,8 +204,19 @@ def test_pandas_in_and_pandas_out(X, fitted):
 
 def test_batched_inference_matches_one_batch(X, fitted, monkeypatch):
     whole = fitted.score_samples(X)
-    monkeypatch.setattr(skae._base, "INFERENCE_BATCH_ROWS", 7)
+    batches = []
+    run_batch = skae._inference.run_batch
+
+    def counting(fn, module, device, X, aligned, rows):
+        batches.append(rows)
+        return run_batch(fn, module, device, X, aligned, rows)
+
+    monkeypatch.setattr(skae._inference, "INFERENCE_BATCH_ROWS", 7)
+    monkeypatch.setattr(skae._inference, "run_batch", counting)
     np.testing.assert_allclose(fitted.score_samples(X), whole, rtol=1e-5, atol=1e-7)
+    # The patched batch size is the one inference used: ceil(n / 7) batches of 7 rows.
+    assert len(batches) == -(-len(X) // 7)
+    assert all(rows.stop - rows.start == 7 for rows in batches)
     np.testing.assert_allclose(fitted.transform(X[:50]), fitted.transform(X)[:50], rtol=1e-5)
 
 
@@ -261,7 +273,7 @@ def test_user_callbacks_run_every_epoch(X):
             self.epochs += 1
 
     ae = AutoEncoder(n_components=2, **{**FAST, "callbacks": [CountEpochs()]}).fit(X)
-    assert ae.net_.callbacks_[-1][1].epochs == ae.n_iter_
+    assert dict(ae.net_.callbacks_)["user_0"].epochs == ae.n_iter_
 
 
 def test_verbose_zero_is_silent_and_two_prints_epochs(X, capsys):
@@ -359,4 +371,4 @@ def test_cuda_device_without_cuda_is_a_clear_error(X):
 
 def test_device_auto_resolves_to_the_available_device():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert skae._base.resolve_device("auto").type == expected
+    assert skae._device.resolve_device("auto").type == expected

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-import skae._base
+import skae._device
 from skae import AutoEncoder, DenoisingAutoEncoder, VariationalAutoEncoder
 from skae._batching import TensorBatchIterator
+from skae._training import training_loss
 
 PARAMS = dict(n_components=4, hidden_layer_sizes=(16,), max_iter=10, tol=None, random_state=0)
 
@@ -65,7 +66,7 @@ def test_batches_of_host_data_are_moved_to_the_training_device():
 @pytest.mark.cuda
 def test_data_too_large_for_the_gpu_are_streamed_from_the_host(X, monkeypatch):
     on_device = AutoEncoder(device="cuda", **PARAMS).fit(X)
-    monkeypatch.setattr(skae._base, "_fits_on_device", lambda arrays, device: False)
+    monkeypatch.setattr(skae._device, "fits_on_device", lambda arrays, device: False)
     streamed = AutoEncoder(device="cuda", **PARAMS).fit(X)
     assert next(streamed.module_.parameters()).is_cuda
     assert streamed.loss_curve_[-1] == pytest.approx(on_device.loss_curve_[-1], rel=0.1)
@@ -76,8 +77,9 @@ def test_mixed_precision_on_a_gpu_without_bf16_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *args, **kwargs: "Old GPU")
     model = AutoEncoder(mixed_precision=True)
+    module = torch.nn.Linear(2, 2)
     with pytest.raises(ValueError, match=r"this GPU \(Old GPU\) does not support"):
-        model._training_loss(torch.device("cuda"))
+        training_loss(model, module, torch.device("cuda"))
     # Without the option the same device needs no bf16.
     plain = AutoEncoder()
-    assert plain._training_loss(torch.device("cuda")) == plain._loss
+    assert training_loss(plain, module, torch.device("cuda")) == plain._loss

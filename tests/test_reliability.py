@@ -13,6 +13,7 @@ from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 
+import skae._inference
 from skae import (
     AnomalyDetector,
     AutoEncoder,
@@ -384,7 +385,7 @@ def test_recurrent_warm_start_from_2d_to_3d_is_a_clear_error():
 def test_inference_retries_smaller_batches_after_out_of_memory(X, monkeypatch):
     ae = AutoEncoder(2, **FAST).fit(X)
     expected = ae.transform(X)
-    original = type(ae)._run_batch
+    original = skae._inference.run_batch
     calls = []
 
     def flaky(fn, module, device, X, aligned, rows):
@@ -393,8 +394,8 @@ def test_inference_retries_smaller_batches_after_out_of_memory(X, monkeypatch):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         return original(fn, module, device, X, aligned, rows)
 
-    monkeypatch.setattr(type(ae), "_inference_batch_rows", 32)
-    monkeypatch.setattr(type(ae), "_run_batch", staticmethod(flaky))
+    monkeypatch.setattr(skae._inference, "INFERENCE_BATCH_ROWS", 32)
+    monkeypatch.setattr(skae._inference, "run_batch", flaky)
     with pytest.warns(ResourceWarning, match="retrying with 16"):
         codes = ae.transform(X)
     np.testing.assert_allclose(codes, expected, rtol=1e-6)

@@ -18,7 +18,7 @@ from skae import (
     RecurrentAutoEncoder,
     SparseAutoEncoder,
     VariationalAutoEncoder,
-    _base,
+    _inference,
 )
 from skae._batching import SparseRows, split_rows
 
@@ -154,11 +154,12 @@ def test_fit_and_transform_densify_one_batch_at_a_time(X_sparse, monkeypatch):
         monkeypatch.setattr(cls, "toarray", refuse)
         monkeypatch.setattr(cls, "todense", refuse)
     ae = AutoEncoder(n_components=3, **FAST).fit(X_sparse)
-    # batch_size rows, 5 epochs, and one batch for the end-of-training finiteness check.
-    assert max(seen) == 16 and sum(seen) == 5 * 60 + 16
+    # Two rows to check the new module's shapes, batch_size rows over 5 epochs,
+    # and one batch for the end-of-training finiteness check.
+    assert max(seen) == 16 and sum(seen) == 2 + 5 * 60 + 16
     seen.clear()
     # Inference batches are bounded by elements: 36 // 12 columns = 3 rows.
-    monkeypatch.setattr(_base, "INFERENCE_BATCH_ELEMENTS", 36)
+    monkeypatch.setattr(_inference, "INFERENCE_BATCH_ELEMENTS", 36)
     codes = ae.transform(X_sparse)
     assert max(seen) == 3 and sum(seen) == 60
     assert codes.shape == (60, 3) and np.isfinite(codes).all()

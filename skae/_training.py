@@ -1,0 +1,175 @@
+"""How an estimator trains: the fit transaction, the skorch net, the loss, the data.
+
+:meth:`BaseAutoEncoder._fit` is the one training path (``fit``,
+``partial_fit``, a warm start, ``fit(ChunkedData)`` and data-parallel
+training all go through it); this module holds the parts it assembles.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+
+import torch
+from skorch.callbacks import EarlyStopping
+from skorch.helper import predefined_split
+from torch import nn
+
+from ._batching import TensorDataset, split_rows
+from ._callbacks import NonFiniteLossGuard, ProgressBar, silent
+from ._checks import ConvergenceCheck, DivergenceCheck, FittedModelCheck, InterruptCheck
+from ._chunked import ChunkedData
+from ._device import data_home, to_device
+from ._net import SkaeNet
+
+
+@contextmanager
+def transaction(est):
+    """All or nothing: an error inside leaves ``est`` exactly as it was.
+
+    A failed fit (bad input, a diverging loss, an exception from a callback,
+    Ctrl-C in the first epoch) restores the estimator's attributes and, since
+    continued training updates the fitted module and optimizer in place,
+    their state too.
+    """
+    before = dict(est.__dict__)
+    net = before.get("net_")
+    saved = None
+    if net is not None:
+        weights = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+        optimizer = getattr(net, "optimizer_", None)
+        saved = weights, None if optimizer is None else copy.deepcopy(optimizer.state_dict())
+    try:
+        yield
+    except BaseException:
+        est.__dict__.clear()
+        est.__dict__.update(before)
+        if saved is not None:
+            net.module_.load_state_dict(saved[0])
+            if saved[1] is not None:
+                net.optimizer_.load_state_dict(saved[1])
+        raise
+
+
+def training_data(est, data, device: torch.device, incremental: bool):
+    """``(train, valid)`` datasets from validated arrays or a :class:`ChunkedData`.
+
+    The training data go to the device once, unless they would take more
+    than half of its free memory: then they stay on the host and batches are
+    streamed. ``valid`` is the ``early_stopping`` split (never in
+    ``partial_fit``, which holds nothing out), else None.
+    """
+    if isinstance(data, ChunkedData):
+        if est.early_stopping and not incremental:
+            raise ValueError(
+                "early_stopping=True holds out a validation set in memory, which "
+                "ChunkedData (streamed training data) does not allow; use "
+                "early_stopping=False, or validate on a held-out array yourself."
+            )
+        return data._stream(lambda chunk: est._validate_input(chunk, reset=False)), None
+    home = data_home(data, device)
+    train = tuple(to_device(a, home, device) for a in data)
+    if incremental or not est.early_stopping:
+        return TensorDataset(*train), None
+    train, valid = split_rows(train, est.validation_fraction)
+    return TensorDataset(*train), TensorDataset(*valid)
+
+
+def training_loss(est, module: nn.Module, device: torch.device):
+    """``est._loss``, compiled and/or under bfloat16 autocast as the options ask."""
+    loss_fn = est._loss
+    if est.compile:
+        loss_fn = torch.compile(loss_fn)
+    if not est.mixed_precision:
+        return loss_fn
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(
+            "mixed_precision=True trains under bfloat16 autocast, which this "
+            f"GPU ({torch.cuda.get_device_name(device)}) does not support; "
+            "use mixed_precision=False."
+        )
+    if device.type == "cpu" and any(isinstance(m, nn.RNNBase) for m in module.modules()):
+        raise ValueError(
+            "mixed_precision=True trains under bfloat16 autocast, but on the CPU torch "
+            "has no bfloat16 kernels for recurrent layers (LSTM/GRU); use "
+            "mixed_precision=False on the CPU, or train on a CUDA device."
+        )
+    inner = loss_fn
+
+    def autocast_loss(module, X, training):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            return inner(module, X, training).float()
+
+    return autocast_loss
+
+
+def make_net(est, module: nn.Module, device: torch.device, valid=None, loss_fn=None) -> SkaeNet:
+    """The skorch net that trains ``module``: Adam, the estimator's loss and callbacks.
+
+    ``loss_fn`` defaults to :func:`training_loss`; a net rebuilt from a saved
+    state takes the plain ``est._loss``.
+
+    Callbacks run in list order at each epoch's end and at the end of
+    training: the progress bar first (early stopping ends the epoch loop),
+    then the stopping rule, the user's callbacks, and the end-of-training
+    checks (see :mod:`skae._checks`). A user's callback named like one of
+    skae's replaces it; ``(name, None)`` disables it.
+    """
+    advice = est._divergence_advice()
+    callbacks = {}
+    if est.verbose:
+        callbacks["progress_bar"] = ProgressBar(est.verbose)
+    callbacks["nonfinite_guard"] = NonFiniteLossGuard(advice)
+    if est.early_stopping or est.tol is not None:
+        callbacks["early_stopping"] = EarlyStopping(
+            monitor="valid_loss" if est.early_stopping else "train_loss",
+            patience=est.n_iter_no_change,
+            threshold=est.tol or 0.0,
+            threshold_mode="abs",
+            # As MLPRegressor: keep the best weights when a validation set
+            # decides, the last ones otherwise.
+            load_best=est.early_stopping,
+            sink=silent,
+        )
+    checks = {
+        "interrupt_check": InterruptCheck(est.max_iter),
+        "divergence_check": DivergenceCheck(est._loss, advice, est.batch_size),
+        "fitted_model_check": FittedModelCheck(est._check_fitted_model, est._inference_rows()),
+        "convergence_check": ConvergenceCheck(est.max_iter, advice),
+    }
+    for i, cb in enumerate(est.callbacks or []):
+        name, cb = cb if isinstance(cb, tuple) else (f"user_{i}", cb)
+        if name in checks:
+            checks[name] = cb
+        else:
+            callbacks[name] = cb
+    callbacks.update(checks)
+    return SkaeNet(
+        module=module,
+        criterion=torch.nn.MSELoss,  # unused: the loss is the estimator's _loss
+        loss_fn=training_loss(est, module, device) if loss_fn is None else loss_fn,
+        optimizer=torch.optim.Adam,
+        lr=est.learning_rate_init,
+        optimizer__weight_decay=est.alpha,
+        max_epochs=est.max_iter,
+        batch_size=est.batch_size,
+        train_split=None if valid is None else predefined_split(valid),
+        callbacks=[(name, cb) for name, cb in callbacks.items() if cb is not None],
+        device=str(device),
+    )
+
+
+def continue_incrementally(net: SkaeNet) -> None:
+    """Make a fitted net train one epoch a call, as ``partial_fit`` does.
+
+    A model fitted with a validation split or a stopping rule continues
+    without them: ``partial_fit`` holds nothing out, and the caller decides
+    when to stop. The convergence check then only looks for a rising loss.
+    """
+    net.train_split = None
+    for attr in ("callbacks", "callbacks_"):
+        kept = [(n, cb) for n, cb in getattr(net, attr, []) if n != "early_stopping"]
+        for _, cb in kept:
+            if isinstance(cb, ConvergenceCheck):
+                cb.max_iter = None
+        setattr(net, attr, kept)
