@@ -15,41 +15,29 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import importlib
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
+from _harness import PeakSampler, timed, write_random_memmap
 
 from skae import AutoEncoder
-from skae._base import INFERENCE_BATCH_ROWS
 
 
-def rss_anon_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no RssAnon in /proc/self/status (Linux only)")
+def inference_batch_rows() -> int | None:
+    """Rows per inference batch of a table in skae, or None if not found.
 
-
-class PeakSampler(threading.Thread):
-    """Poll RssAnon every few milliseconds and keep the maximum."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.peak = rss_anon_bytes()
-        self._stop_event = threading.Event()
-
-    def run(self):
-        while not self._stop_event.is_set():
-            self.peak = max(self.peak, rss_anon_bytes())
-            time.sleep(0.005)
-
-    def stop(self) -> int:
-        self._stop_event.set()
-        self.join()
-        return self.peak
+    skae has no public name for it, and its private home is moving (from
+    ``skae._base`` to ``skae._inference``); it is only printed, as the scale
+    the peak is to be read against, so a missing one must not stop the run.
+    """
+    for module in ("skae._inference", "skae._base"):
+        try:
+            return importlib.import_module(module).INFERENCE_BATCH_ROWS
+        except (ImportError, AttributeError):
+            pass
+    return None
 
 
 def main(argv=None):
@@ -61,36 +49,26 @@ def main(argv=None):
     gib = 1024**3
 
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        path = Path(tmp) / "X.f32"
-        X = np.memmap(path, dtype=np.float32, mode="w+", shape=(args.rows, args.features))
-        rng = np.random.default_rng(0)
-        start = time.perf_counter()
-        for i in range(0, args.rows, 100_000):
-            X[i : i + 100_000] = rng.random(
-                (min(100_000, args.rows - i), args.features), np.float32
-            )
-        X.flush()
-        print(f"wrote {X.nbytes / gib:.1f} GiB input in {time.perf_counter() - start:.0f}s")
+        X, seconds = write_random_memmap(Path(tmp) / "X.f32", args.rows, args.features)
+        print(f"wrote {X.nbytes / gib:.1f} GiB input in {seconds:.0f}s")
 
         model = AutoEncoder(
             n_components=32, hidden_layer_sizes=(256,), max_iter=2, random_state=0, device="cpu"
         ).fit(np.asarray(X[:10_000]))
-        X = np.memmap(path, dtype=np.float32, mode="r", shape=(args.rows, args.features))
 
-        baseline = rss_anon_bytes()
-        sampler = PeakSampler()
-        sampler.start()
-        start = time.perf_counter()
-        scores = model.score_samples(X)
-        seconds = time.perf_counter() - start
-        peak = sampler.stop()
+        with PeakSampler() as memory:
+            scores, seconds = timed(model.score_samples, X)
 
-    batch_bytes = INFERENCE_BATCH_ROWS * args.features * 4
+    batch_rows = inference_batch_rows()
     print(f"rows x features        : {args.rows:,} x {args.features}")
     print(f"input size             : {args.rows * args.features * 4 / gib:.2f} GiB (memmap)")
-    print(f"inference batch        : {INFERENCE_BATCH_ROWS:,} rows = {batch_bytes / 2**20:.0f} MiB")
+    if batch_rows is None:
+        print("inference batch        : unknown (skae moved its private constant)")
+    else:
+        batch_mib = batch_rows * args.features * 4 / 2**20
+        print(f"inference batch        : {batch_rows:,} rows = {batch_mib:.0f} MiB")
     print(f"output size            : {scores.nbytes / 2**20:.0f} MiB")
-    print(f"peak RssAnon - baseline: {(peak - baseline) / 2**20:.0f} MiB")
+    print(f"peak RssAnon - baseline: {memory.increase / 2**20:.0f} MiB")
     print(f"scoring time           : {seconds:.1f}s ({args.rows / seconds:,.0f} rows/s)")
     print(f"all scores finite      : {bool(np.isfinite(scores).all())}")
 

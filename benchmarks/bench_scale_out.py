@@ -32,9 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-# Run as a script from benchmarks/, which is on sys.path: the memory benchmark's sampler.
-from bench_memory import PeakSampler, rss_anon_bytes
+from _harness import PeakSampler, timed, write_random_memmap
 
 
 def search(args):
@@ -93,37 +91,21 @@ def ooc(args):
         device="cpu",
     )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        path = Path(tmp) / "X.f32"
-        X = np.memmap(path, dtype=np.float32, mode="w+", shape=(args.rows, args.features))
-        rng = np.random.default_rng(0)
-        start = time.perf_counter()
-        for i in range(0, args.rows, 100_000):
-            n = min(100_000, args.rows - i)
-            X[i : i + n] = rng.random((n, args.features), np.float32)
-        X.flush()
-        del X
+        X, seconds = write_random_memmap(Path(tmp) / "X.f32", args.rows, args.features)
         size = args.rows * args.features * 4 / gib
-        print(f"wrote {size:.1f} GiB in {time.perf_counter() - start:.0f}s")
-        X = np.memmap(path, dtype=np.float32, mode="r", shape=(args.rows, args.features))
+        print(f"wrote {size:.1f} GiB in {seconds:.0f}s")
 
         part = np.array(X[: args.in_memory_rows])
-        baseline = rss_anon_bytes()
-        sampler = PeakSampler()
-        sampler.start()
-        start = time.perf_counter()
-        AutoEncoder(**params).fit(part)
-        in_memory_s = time.perf_counter() - start
-        in_memory_peak = sampler.stop() - baseline
+        with PeakSampler() as memory:
+            # Only the time is kept, so the model is freed before the out-of-core fit.
+            in_memory_s = timed(AutoEncoder(**params).fit, part)[1]
+        in_memory_peak = memory.increase
         del part
 
         data = ChunkedData(X, chunk_size=args.chunk_size, shuffle_window=args.shuffle_window)
-        baseline = rss_anon_bytes()
-        sampler = PeakSampler()
-        sampler.start()
-        start = time.perf_counter()
-        model = AutoEncoder(**params).fit(data)
-        ooc_s = time.perf_counter() - start
-        ooc_peak = sampler.stop() - baseline
+        with PeakSampler() as memory:
+            model, ooc_s = timed(AutoEncoder(**params).fit, data)
+        ooc_peak = memory.increase
 
     mib = 2**20
     window = args.chunk_size * args.shuffle_window * args.features * 4
