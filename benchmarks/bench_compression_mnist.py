@@ -28,25 +28,17 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _harness import MNIST, data_missing, load_mnist, markdown_table, mnist_training, timed
 from sklearn.decomposition import PCA
 
 from skae import AutoEncoder
 from skae.architectures import Convolutional2D
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist10k.npz"
 CODE_SIZES = (4, 8, 16, 32)
 JPEG_QUALITIES = (5, 10, 25, 50, 75, 90)
-
-
-def load_mnist():
-    d = np.load(DATA)
-    X_train = d["x_train"].astype(np.float32) / 255  # (8000, 28, 28)
-    X_test = d["x_test"].astype(np.float32) / 255
-    return X_train, X_test
 
 
 def psnr(A, B):
@@ -87,25 +79,18 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--figure", type=Path, default=None)
     args = parser.parse_args(argv)
-    if not DATA.exists():
-        print(f"skipped: {DATA} not found (see ../shared/data/README.md)")
+    if data_missing(MNIST):
         return 0
-    X_train, X_test = load_mnist()
+    X_train, _, X_test, _ = load_mnist(flat=False)  # (8000, 28, 28), (2000, 28, 28)
     flat_train, flat_test = X_train.reshape(len(X_train), -1), X_test.reshape(len(X_test), -1)
     rows, examples = [], {}
     for k in CODE_SIZES:
-        tic = time.perf_counter()
-        ae = AutoEncoder(
-            k,
-            architecture=Convolutional2D(channels=(32, 64)),
-            batch_size=128,
-            learning_rate_init=2e-3,
-            max_iter=args.epochs,
-            tol=None,
-            random_state=0,
-            device="cpu",
-        ).fit(X_train)
-        fit_s = time.perf_counter() - tic
+        ae, fit_s = timed(
+            AutoEncoder(
+                k, architecture=Convolutional2D(channels=(32, 64)), **mnist_training(args.epochs)
+            ).fit,
+            X_train,
+        )
         codes = ae.transform(X_train)
         low, high = codes.min(axis=0), codes.max(axis=0)
         recon = ae.inverse_transform(quantise(ae.transform(X_test), low, high))
@@ -126,14 +111,15 @@ def main(argv=None):
         if quality in (10, 50):
             examples[f"JPEG q{quality}, {file_b:.0f} B"] = decoded
 
-    print("| method | setting | bytes per image | test MSE | test PSNR (dB) | fit time (s) |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    lines = []
     for method, setting, size, recon, target, fit_s in rows:
         mse = float(np.mean((recon - target) ** 2))
         fit = "" if fit_s is None else f"{fit_s:.0f}"
-        print(
-            f"| {method} | {setting} | {size:.1f} | {mse:.4f} | {psnr(recon, target):.2f} | {fit} |"
+        lines.append(
+            [method, setting, f"{size:.1f}", f"{mse:.4f}", f"{psnr(recon, target):.2f}", fit]
         )
+    columns = ["method", "setting", "bytes per image", "test MSE", "test PSNR (dB)", "fit time (s)"]
+    print(markdown_table(columns, lines, "llrrrr"))
     if args.figure is not None:
         save_figure(args.figure, rows, X_test, examples)
     return 0

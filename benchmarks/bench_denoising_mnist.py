@@ -32,21 +32,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _harness import MNIST, data_missing, load_mnist, markdown_table, mnist_training, timed
 from sklearn.decomposition import PCA
 
 from skae import AutoEncoder, DenoisingAutoEncoder
 from skae.architectures import Convolutional2D
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist10k.npz"
 NOISE_LEVELS = (0.3, 0.5)
 PCA_GRID = (8, 16, 24, 32, 48, 64, 96, 128, 192)
-
-
-def load_mnist():
-    d = np.load(DATA)
-    X_train = d["x_train"].reshape(len(d["x_train"]), -1).astype(np.float32) / 255
-    X_test = d["x_test"].reshape(len(d["x_test"]), -1).astype(np.float32) / 255
-    return X_train, X_test
 
 
 def add_noise(X, sigma, seed):
@@ -60,12 +53,6 @@ def mse(A, B):
 
 def psnr(A, B):
     return float(10 * np.log10(1.0 / mse(A, B)))
-
-
-def timed_fit(model, X):
-    start = time.perf_counter()
-    model.fit(X)
-    return model, time.perf_counter() - start
 
 
 def best_pca(X_train, sigma):
@@ -86,35 +73,24 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--figure", type=Path, default=None, help="save example digits here")
     args = parser.parse_args(argv)
-    if not DATA.exists():
-        print(f"skipped: {DATA} not found (see ../shared/data/README.md)")
+    if data_missing(MNIST):
         return 0
     start = time.perf_counter()
-    X_train, X_test = load_mnist()
-    common = dict(
-        hidden_layer_sizes=(256,),
-        batch_size=128,
-        learning_rate_init=2e-3,
-        max_iter=args.epochs,
-        tol=None,
-        random_state=0,
-        device="cpu",
-    )
-    ae, t_ae = timed_fit(AutoEncoder(64, **common), X_train)
+    X_train, _, X_test, _ = load_mnist()
+    common = dict(hidden_layer_sizes=(256,), **mnist_training(args.epochs))
+    ae, t_ae = timed(AutoEncoder(64, **common).fit, X_train)
     conv = Convolutional2D((28, 28), channels=(32, 64))
     rows, examples = [], {}
     for sigma in NOISE_LEVELS:
         X_noisy = add_noise(X_test, sigma, seed=0)
-        start_pca = time.perf_counter()
-        pca, n_pca = best_pca(X_train, sigma)
-        t_pca = time.perf_counter() - start_pca
-        dae, t_dae = timed_fit(
-            DenoisingAutoEncoder(64, noise="gaussian", noise_level=sigma, **common), X_train
+        (pca, n_pca), t_pca = timed(best_pca, X_train, sigma)
+        dae, t_dae = timed(
+            DenoisingAutoEncoder(64, noise="gaussian", noise_level=sigma, **common).fit, X_train
         )
-        cdae, t_cdae = timed_fit(
+        cdae, t_cdae = timed(
             DenoisingAutoEncoder(
                 64, architecture=conv, noise="gaussian", noise_level=sigma, **common
-            ),
+            ).fit,
             X_train,
         )
         outputs = {
@@ -129,14 +105,13 @@ def main(argv=None):
         }
         examples[sigma] = {name: X_hat for name, (X_hat, _) in outputs.items()}
         for name, (X_hat, t) in outputs.items():
-            rows.append((sigma, name, mse(X_hat, X_test), psnr(X_hat, X_test), t))
+            fit_time = "" if t is None else f"{t:.1f}"
+            cells = [f"{mse(X_hat, X_test):.4f}", f"{psnr(X_hat, X_test):.2f}", fit_time]
+            rows.append([sigma, name, *cells])
     wall = time.perf_counter() - start
 
-    print("| noise std | method | test MSE | test PSNR (dB) | fit time (s) |")
-    print("| --- | --- | --- | --- | --- |")
-    for sigma, name, m, p, t in rows:
-        fit_time = "" if t is None else f"{t:.1f}"
-        print(f"| {sigma} | {name} | {m:.4f} | {p:.2f} | {fit_time} |")
+    columns = ["noise std", "method", "test MSE", "test PSNR (dB)", "fit time (s)"]
+    print(markdown_table(columns, rows))
     print(f"\nwall time: {wall:.0f} s ({args.epochs} epochs per autoencoder)")
     if args.figure is not None:
         save_figure(args.figure, X_test, examples)

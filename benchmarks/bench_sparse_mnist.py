@@ -20,9 +20,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from _harness import MNIST, data_missing, load_mnist, mnist_training, table_header, table_row
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -30,27 +30,11 @@ from sklearn.preprocessing import StandardScaler
 
 from skae import AutoEncoder, SparseAutoEncoder
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist10k.npz"
 N_COMPONENTS = 128
 
 
-def load_mnist():
-    d = np.load(DATA)
-    X_train = d["x_train"].reshape(len(d["x_train"]), -1).astype(np.float32) / 255
-    X_test = d["x_test"].reshape(len(d["x_test"]), -1).astype(np.float32) / 255
-    return X_train, d["y_train"], X_test, d["y_test"]
-
-
 def models(epochs):
-    common = dict(
-        hidden_layer_sizes=(),
-        batch_size=128,
-        learning_rate_init=2e-3,
-        max_iter=epochs,
-        tol=None,
-        random_state=0,
-        device="cpu",
-    )
+    common = dict(hidden_layer_sizes=(), **mnist_training(epochs))
     return {
         "PCA": PCA(N_COMPONENTS, random_state=0),
         "AutoEncoder": AutoEncoder(N_COMPONENTS, **common),
@@ -77,16 +61,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args(argv)
-    if not DATA.exists():
-        print(f"skipped: {DATA} not found (see ../shared/data/README.md)")
+    if data_missing(MNIST):
         return 0
     start = time.perf_counter()
     data = load_mnist()
-    print("| model | exact zeros | abs < 1e-3 | test MSE | LogisticRegression accuracy |")
-    print("| --- | --- | --- | --- | --- |")
+    print(
+        table_header(
+            ["model", "exact zeros", "abs < 1e-3", "test MSE", "LogisticRegression accuracy"]
+        )
+    )
     for name, model in models(args.epochs).items():
         zeros, small, mse, accuracy = evaluate(model, *data)
-        print(f"| {name} | {zeros:.1%} | {small:.1%} | {mse:.4f} | {accuracy:.3f} |", flush=True)
+        cells = [name, f"{zeros:.1%}", f"{small:.1%}", f"{mse:.4f}", f"{accuracy:.3f}"]
+        print(table_row(cells), flush=True)
     wall = time.perf_counter() - start
     print(f"\nwall time: {wall:.0f} s ({args.epochs} epochs per autoencoder)")
     return 0

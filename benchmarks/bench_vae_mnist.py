@@ -36,21 +36,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _harness import MNIST, data_missing, load_mnist, timed
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 from skorch.callbacks import Callback
 
 from skae import AutoEncoder, VariationalAutoEncoder
 
-DATA = Path("../shared/data/mnist10k.npz")
 IMAGES = Path("docs/images")
 
 
-def load(seed=0):
-    d = np.load(DATA)
-    x_train = d["x_train"].reshape(len(d["x_train"]), -1) / 255.0
-    x_test = d["x_test"].reshape(len(d["x_test"]), -1) / 255.0
-    return x_train, d["y_train"], x_test, d["y_test"]
+def load():
+    """MNIST rows in [0, 1], float64: the grey levels the binarisation draws from."""
+    return load_mnist(dtype=np.float64)
 
 
 def binarise(X, rng):
@@ -75,28 +73,31 @@ class ELBOCurve(Callback):
         self.rows.append((len(net.history), *elbo))
 
 
+def bernoulli_vae(n_components, epochs):
+    """The MLP VAE of the likelihood and latent parts, at a given code size."""
+    return VariationalAutoEncoder(
+        n_components=n_components,
+        likelihood="bernoulli",
+        hidden_layer_sizes=(512, 256),
+        batch_size=100,
+        max_iter=epochs,
+        tol=None,
+        random_state=0,
+        device="cpu",
+    )
+
+
 def part_likelihood(args):
     x_train, _, x_test, _ = load()
     x_train = x_train[: args.n_train]
     rng = np.random.RandomState(0)
     X_train = np.vstack([binarise(x_train, rng) for _ in range(args.copies)])
     X_test = binarise(x_test, np.random.RandomState(1))
-    vae = VariationalAutoEncoder(
-        n_components=50,
-        likelihood="bernoulli",
-        hidden_layer_sizes=(512, 256),
-        batch_size=100,
-        max_iter=args.epochs,
-        tol=None,
-        random_state=0,
-        device="cpu",
-    )
+    vae = bernoulli_vae(50, args.epochs)
     # Train ELBO is measured on the first binarisation of 2000 training images.
     curve = ELBOCurve(vae, X_train[:2000], X_test)
     vae.set_params(callbacks=[("elbo_curve", curve)])
-    t0 = time.perf_counter()
-    vae.fit(X_train)
-    t_fit = time.perf_counter() - t0
+    _, t_fit = timed(vae.fit, X_train)
     print(
         f"fit: {args.epochs} epochs x {len(X_train)} rows "
         f"({args.epochs * args.copies} passes over {len(x_train)} images), {t_fit:.0f} s"
@@ -136,16 +137,7 @@ def part_latent(args):
     X_train = binarise(x_train, np.random.RandomState(0))
     X_test = binarise(x_test, np.random.RandomState(1))
     t0 = time.perf_counter()
-    vae = VariationalAutoEncoder(
-        n_components=2,
-        likelihood="bernoulli",
-        hidden_layer_sizes=(512, 256),
-        batch_size=100,
-        max_iter=args.latent_epochs,
-        tol=None,
-        random_state=0,
-        device="cpu",
-    ).fit(X_train)
+    vae = bernoulli_vae(2, args.latent_epochs).fit(X_train)
     Z = vae.transform(X_test)
     elbo = vae.score(X_test)
     print(
@@ -226,8 +218,7 @@ def main():
         help="torch threads (1 is fastest on a shared 2-core machine)",
     )
     args = parser.parse_args()
-    if not DATA.exists():
-        print(f"{DATA} not found; this benchmark needs ../shared/data. Skipping.")
+    if data_missing(MNIST):
         sys.exit(0)
     torch.set_num_threads(args.threads)
     IMAGES.mkdir(parents=True, exist_ok=True)
