@@ -9,7 +9,8 @@ sample is scored). What is not the estimator has its own module:
 * :mod:`skae._checks`: parameter, continuation and end-of-training checks;
 * :mod:`skae._inputs`: reading inputs (a frozen :class:`~skae._inputs.InputSpec`);
 * :mod:`skae._device`: devices, copies to them, seeding;
-* :mod:`skae._inference`: batched inference with bounded memory;
+* :mod:`skae._inference`: batched inference with bounded memory, and the
+  public methods of a fitted model (``transform``, scores, errors);
 * :mod:`skae._errors`: the reconstruction error and its padding-aware means;
 * :mod:`skae._persistence`: the fitted state as plain data.
 """
@@ -24,20 +25,17 @@ import torch.nn.functional as F
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
     _fit_context,
     clone,
 )
-from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted
 
-from . import _errors, _inference, _inputs
+from . import _errors, _inputs
 from ._batching import SparseRows
 from ._checks import check_params, check_same_input, check_same_module, module_signature
 from ._chunked import ChunkedData
 from ._device import draw_seed, forked_rng, resolve_device, to_device
-from ._inputs import FLOAT_DTYPES
+from ._inference import InferenceMixin
 from ._modules import ACTIVATIONS, Network
 from ._persistence import net_state, rebuild_net
 from ._training import continue_incrementally, make_net, training_data, training_loss, transaction
@@ -47,12 +45,7 @@ from .architectures import MLP, Architecture, check_built, check_shapes
 PROTOCOL_CHECK_ROWS = 2
 
 
-def _reads_sequences(est) -> bool:
-    arch = getattr(est, "architecture_", None) or est._configured_architecture()
-    return getattr(arch, "input_kind", None) == "sequence"
-
-
-class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
     """Base class of the skae autoencoders; not for direct use.
 
     See :class:`skae.AutoEncoder` for the parameters every family shares.
@@ -472,226 +465,6 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         super().__setstate__(state)
         if saved is not None:
             self.net_ = rebuild_net(self, saved)
-
-    # ------------------------------------------------------------ inference
-
-    @property
-    def module_(self) -> torch.nn.Module:
-        """The fitted torch module (lives in ``net_``, which pickles it safely)."""
-        check_is_fitted(self, "net_")
-        return self.net_.module_
-
-    @property
-    def history_(self):
-        """The skorch history of the last fit: one row per epoch."""
-        check_is_fitted(self, "net_")
-        return self.net_.history
-
-    def _inference_rows(self, X=None) -> int:
-        return _inference.batch_rows(X, heavy=self.architecture_.input_kind != "table")
-
-    def _batched(self, fn, X, *aligned, overflow: str = "raise") -> np.ndarray:
-        """``fn(module, batch, *aligned_batches)`` over ``X`` in batches; see :mod:`_inference`."""
-        return _inference.batched(
-            fn,
-            self.net_.module_,
-            self.net_.device,
-            X,
-            *aligned,
-            rows=self._inference_rows(X),
-            overflow=overflow,
-            name=type(self).__name__,
-        )
-
-    def transform(self, X):
-        """Encode ``X`` into codes.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to encode.
-
-        Returns
-        -------
-        codes : ndarray of shape (n_samples, n_components)
-            The codes, in the dtype of ``X`` (float32 or float64).
-        """
-        check_is_fitted(self)
-        return self._batched(lambda m, *x: m.encode(*x), *self._validate_input(X, reset=False))
-
-    def inverse_transform(self, X, n_timesteps=None):
-        """Decode codes back into the input space.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_components)
-            Codes, e.g. from :meth:`transform`.
-        n_timesteps : int, array-like of int of shape (n_samples,) or None, default=None
-            Sequence architectures only: length of the decoded sequences, or
-            one length per code. None means the training length, which exists
-            only when all training sequences had one length.
-
-        Returns
-        -------
-        X_original : ndarray of shape (n_samples, n_features) or list of ndarray
-            The reconstructions, in the form of the training input (flat rows,
-            images, signals or sequences) and the dtype of the codes; a list
-            of arrays for sequences of per-code lengths.
-        """
-        check_is_fitted(self)
-        Z = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
-        if Z.shape[1] != self._n_features_out:
-            raise ValueError(
-                f"X has {Z.shape[1]} features, but {type(self).__name__} decodes "
-                f"codes of n_components={self._n_features_out} features."
-            )
-        if not self._sequential:
-            if n_timesteps is not None:
-                raise ValueError(
-                    "n_timesteps applies to sequence architectures only; "
-                    f"{type(self).__name__} was fitted with {type(self.architecture_).__name__}."
-                )
-            return self._as_fit_form(self._batched(lambda m, z: m.decode(z), Z))
-        lengths = self._output_lengths(n_timesteps, len(Z))
-        longest = int(lengths.max())
-        _inference.check_output_size(
-            (len(Z), longest, self.input_shape_[-1]), f"inverse_transform(n_timesteps={longest})"
-        )
-        out = self._batched(lambda m, z: m.decode(z, longest), Z)
-        if lengths.ndim == 1:
-            return _inputs.as_form(out, "list", lengths)
-        return self._as_fit_form(out, [longest] * len(out))
-
-    def _output_lengths(self, n_timesteps, n_codes: int) -> np.ndarray:
-        """``n_timesteps`` of :meth:`inverse_transform`, checked, as an int array."""
-        if n_timesteps is None:
-            if self.input_shape_[0] is None:
-                raise ValueError(
-                    f"{type(self).__name__} was fitted on sequences of different "
-                    "lengths, so it has no default output length: pass n_timesteps "
-                    "(an int, or one int per code)."
-                )
-            n_timesteps = self.input_shape_[0]
-        lengths = np.asarray(n_timesteps)
-        if (
-            lengths.dtype.kind not in "iu"
-            or lengths.ndim > 1
-            or (lengths.ndim == 1 and len(lengths) != n_codes)
-            or np.any(lengths < 1)
-        ):
-            raise ValueError(
-                f"n_timesteps must be a positive int or {n_codes} positive ints (one "
-                f"per code), got {n_timesteps!r}."
-            )
-        return lengths
-
-    def score_samples(self, X):
-        """Per-sample score; higher means more normal.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to score.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-            For reconstruction-based families, the negative mean squared
-            reconstruction error of each sample, computed in float64. Scores
-            are always finite: one that overflows (a sample far outside the
-            training data's scale) is clipped to the lowest finite value of
-            the output dtype, so it ranks as the least normal.
-        """
-        check_is_fitted(self)
-        arrays = self._validate_input(X, reset=False)
-        return self._batched(self._score_batch, *arrays, overflow="low")
-
-    def score(self, X, y=None):
-        """Mean of :meth:`score_samples`; what ``GridSearchCV`` maximises by default.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to score.
-        y : None
-            Ignored; present for API consistency.
-
-        Returns
-        -------
-        score : float
-            The mean per-sample score.
-        """
-        # In float64: float32 scores clipped near float32's lowest value
-        # would overflow a float32 sum.
-        return float(np.mean(self.score_samples(X), dtype=np.float64))
-
-    def _element_errors(self, module, X, lengths=None) -> torch.Tensor:
-        """Squared error of each element, padded back to the batch's full length."""
-        err = self._errors(module, X, lengths, exact=True)[0]
-        if lengths is not None:  # (batch, longest, features) -> (batch, time, features)
-            err = F.pad(err, (0, 0, 0, X.shape[1] - err.shape[1]))
-        return err
-
-    def feature_errors(self, X):
-        """Squared reconstruction error of each value of each sample.
-
-        They say which inputs make a sample anomalous: a large entry is a
-        value the model could not reconstruct from the rest. For the
-        reconstruction families, the mean over a sample's values is minus
-        its :meth:`score_samples`; for the variational family they are the
-        errors of the decoder's mean.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to explain, in any form :meth:`fit` takes.
-
-        Returns
-        -------
-        errors : ndarray or list of ndarray
-            ``(X - inverse_transform(transform(X))) ** 2`` computed in
-            float64, in the form and dtype of the training input (dense for
-            sparse input; a list of arrays for a list of sequences). Errors
-            that overflow are clipped to the dtype's largest finite value.
-        """
-        check_is_fitted(self)
-        arrays, spec = self._read_input(X, reset=False)
-        _inference.check_output_size(arrays[0].shape, "feature_errors(X)")
-        out = self._batched(self._element_errors, *arrays, overflow="high")
-        lengths = arrays[1] if len(arrays) > 1 else [out.shape[1]] * len(out)
-        return _inputs.as_form(out, spec.form, lengths)
-
-    @available_if(_reads_sequences)
-    def timestep_errors(self, X):
-        """Squared reconstruction error at each time step, to locate anomalies.
-
-        Available on every estimator whose architecture reads sequences.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_timesteps[, n_features]) or list
-            Sequences in any of the forms :meth:`fit` takes.
-
-        Returns
-        -------
-        errors : ndarray of shape (n_samples, n_timesteps), or list of ndarray
-            The squared error of each step, averaged over the step's features
-            (higher = more anomalous); a list of arrays of shape
-            (n_timesteps_i,) for list input. :meth:`score_samples` is minus
-            the mean of each sequence's errors.
-        """
-        check_is_fitted(self)
-        arrays, spec = self._read_input(X, reset=False)
-
-        def errors(module, X, lengths=None):
-            return _errors.step_mean(self._element_errors(module, X, lengths))
-
-        out = self._batched(errors, *arrays, overflow="high")
-        if spec.form != "list":
-            return out
-        return _inputs.as_form(
-            out, "list", arrays[1] if len(arrays) > 1 else [out.shape[1]] * len(out)
-        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
