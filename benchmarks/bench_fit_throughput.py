@@ -20,15 +20,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
+from _harness import table_header, table_row, timed
 from skorch import NeuralNetRegressor
 
 from skae import AutoEncoder
-from skae._modules import MLPAutoEncoder
-from skae.architectures import ConvAutoEncoder, Convolutional2D
+from skae.architectures import MLP, Convolutional2D
 
 CASES = {
     # name: (n_samples, n_features, hidden_layer_sizes, n_components, batch_size, epochs)
@@ -47,7 +46,7 @@ CONV_CASES = {
 def conv_loop(X: np.ndarray, channels, n_components, batch_size, epochs, device):
     """The reference for images: the same convolutional module, trained by hand."""
     torch.manual_seed(0)
-    module = ConvAutoEncoder(X.shape[1:], n_components, n_components, channels, 3, 2, "relu")
+    module = Convolutional2D(channels=channels).build(X.shape[1:], n_components, n_components)
     train_by_hand(module.to(device), X, batch_size, epochs, device)
 
 
@@ -77,8 +76,8 @@ def conv_skae_compiled(X, channels, n_components, batch_size, epochs, device):
 def hand_written_loop(X: np.ndarray, hidden, n_components, batch_size, epochs, device):
     """The reference: the loop a PyTorch user writes by hand."""
     torch.manual_seed(0)
-    module = MLPAutoEncoder(X.shape[1], n_components, hidden, "relu").to(device)
-    train_by_hand(module, X, batch_size, epochs, device)
+    module = MLP(hidden, "relu").build(X.shape[1:], n_components, n_components)
+    train_by_hand(module.to(device), X, batch_size, epochs, device)
 
 
 def train_by_hand(module, X: np.ndarray, batch_size, epochs, device):
@@ -144,11 +143,7 @@ def pyod_autoencoder(X, hidden, n_components, batch_size, epochs, device):
 
 def skorch_default(X, hidden, n_components, batch_size, epochs, device):
     NeuralNetRegressor(
-        MLPAutoEncoder,
-        module__n_features=X.shape[1],
-        module__n_components=n_components,
-        module__hidden_layer_sizes=hidden,
-        module__activation="relu",
+        MLP(hidden, "relu").build(X.shape[1:], n_components, n_components),
         optimizer=torch.optim.Adam,
         lr=1e-3,
         batch_size=batch_size,
@@ -157,12 +152,6 @@ def skorch_default(X, hidden, n_components, batch_size, epochs, device):
         verbose=0,
         device=str(device),
     ).fit(X, X)
-
-
-def timed(fn, *args) -> float:
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
 
 
 def main(argv=None):
@@ -205,12 +194,10 @@ def main(argv=None):
 def table(runners, cases, repeats, device, shape):
     """Time every runner on every case, alternating repeats; print one markdown table."""
     others = [key for key in runners if key != "loop"]
-    print(
-        "| case | hand-written loop (samples/s) | "
-        + " | ".join(f"{key} (samples/s) | {key} / loop" for key in others)
-        + " |"
-    )
-    print("| --- | ---: |" + " ---: | ---: |" * len(others))
+    columns = ["case", "hand-written loop (samples/s)"]
+    for key in others:
+        columns += [f"{key} (samples/s)", f"{key} / loop"]
+    print(table_header(columns, "l" + "r" * (len(columns) - 1)))
     for name, (n, d, hidden, k, bs, epochs) in cases.items():
         X = np.random.RandomState(0).rand(*shape(n, d)).astype(np.float32)
         # Warm-up: allocator, thread pools, kernels, and torch.compile's cache.
@@ -219,10 +206,12 @@ def table(runners, cases, repeats, device, shape):
         times = {key: [] for key in runners}
         for _ in range(repeats):
             for key, fn in runners.items():
-                times[key].append(timed(fn, X, hidden, k, bs, epochs, device))
+                times[key].append(timed(fn, X, hidden, k, bs, epochs, device)[1])
         rate = {key: n * epochs / np.median(t) for key, t in times.items()}
-        cells = " | ".join(f"{rate[key]:,.0f} | {rate[key] / rate['loop']:.2f}x" for key in others)
-        print(f"| {name} | {rate['loop']:,.0f} | {cells} |", flush=True)
+        cells = [name, f"{rate['loop']:,.0f}"]
+        for key in others:
+            cells += [f"{rate[key]:,.0f}", f"{rate[key] / rate['loop']:.2f}x"]
+        print(table_row(cells), flush=True)
 
 
 if __name__ == "__main__":
