@@ -29,10 +29,10 @@ import argparse
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
+from _harness import ADBENCH, data_missing, markdown_table, table_header, table_row, timed
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -42,8 +42,6 @@ from sklearn.preprocessing import StandardScaler
 
 import skae
 from skae import AnomalyDetector
-
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "adbench"
 
 
 class PCAReconstruction(PCA):
@@ -121,10 +119,7 @@ def run_one(make, X, y, seed):
     # skae estimators left at random_state=None draw their seed from numpy's
     # global RNG, so this makes the default detector reproducible.
     np.random.seed(seed)
-    model = make(seed)
-    start = time.perf_counter()
-    model.fit(X_train)
-    fit_time = time.perf_counter() - start
+    model, fit_time = timed(make(seed).fit, X_train)
     scores = anomaly_scores(model, X_test)
     if not np.isfinite(scores).all():
         raise RuntimeError(f"{model!r} gave non-finite scores")
@@ -141,22 +136,18 @@ def run_one(make, X, y, seed):
     )
 
 
-def markdown_table(results, datasets, names, metric) -> str:
+def metric_table(results, datasets, names, metric) -> str:
     """Datasets x methods of ``metric``, plus mean and mean rank (1 = best)."""
     table = np.array([[results[d][m][metric] for m in names] for d in datasets])
     # Rank within each dataset, best first; ties share the mean rank.
     ranks = np.array([_ranks(-row) for row in table])
-    lines = [
-        "| dataset | " + " | ".join(names) + " |",
-        "| --- |" + " ---: |" * len(names),
-    ]
+    rows = []
     for d, row in zip(datasets, table, strict=True):
         best = row.max()
-        cells = [f"**{v:.3f}**" if v == best else f"{v:.3f}" for v in row]
-        lines.append(f"| {d} | " + " | ".join(cells) + " |")
-    lines.append("| mean | " + " | ".join(f"{v:.3f}" for v in table.mean(0)) + " |")
-    lines.append("| mean rank | " + " | ".join(f"{v:.2f}" for v in ranks.mean(0)) + " |")
-    return "\n".join(lines)
+        rows.append([d, *(f"**{v:.3f}**" if v == best else f"{v:.3f}" for v in row)])
+    rows.append(["mean", *(f"{v:.3f}" for v in table.mean(0))])
+    rows.append(["mean rank", *(f"{v:.2f}" for v in ranks.mean(0))])
+    return markdown_table(["dataset", *names], rows, "l" + "r" * len(names))
 
 
 def _ranks(values) -> np.ndarray:
@@ -179,14 +170,13 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
 
-    if not DATA.is_dir():
-        print(f"{DATA} not found: the ADBench sets are not here; nothing to run.")
+    if data_missing(ADBENCH):
         return 0
     # Small MLPs gain little from intra-op threads, and on a shared machine
     # extra threads spin and slow every method down; the same for all rows.
     torch.set_num_threads(args.threads)
     # Smallest first, so that an interrupted run (Ctrl-C) still covers many sets.
-    files = sorted(DATA.glob("*.npz"), key=lambda p: p.stat().st_size)
+    files = sorted(ADBENCH.glob("*.npz"), key=lambda p: p.stat().st_size)
     if args.datasets:
         files = [p for p in files if p.stem in args.datasets]
     found = methods()
@@ -229,15 +219,13 @@ def main(argv=None) -> int:
         f"CPU time {cpu:.0f} s\n"
     )
     print("ROC-AUC (test part, mean over seeds)\n")
-    print(markdown_table(results, datasets, names, "auc"))
+    print(metric_table(results, datasets, names, "auc"))
     print("\nAverage precision (test part, mean over seeds)\n")
-    print(markdown_table(results, datasets, names, "ap"))
+    print(metric_table(results, datasets, names, "ap"))
 
     total = {m: sum(results[d][m]["fit_time"] for d in datasets) for m in names}
     print("\nTotal fit time over all datasets and seeds\n")
-    print("| method | fit time (s) |\n| --- | ---: |")
-    for m in names:
-        print(f"| {m} | {total[m]:.1f} |")
+    print(markdown_table(["method", "fit time (s)"], [[m, f"{total[m]:.1f}"] for m in names], "lr"))
     for ours, theirs in [
         ("skae default (AutoEncoderEnsemble)", "PyOD AutoEncoder"),
         ("skae AutoEncoder", "PyOD AutoEncoder"),
@@ -251,11 +239,10 @@ def main(argv=None) -> int:
         'contamination="auto"; IsolationForest: "auto"; PyOD: its default '
         "contamination=0.1), mean over datasets\n"
     )
-    print("| method | flagged | true anomaly rate | precision | recall |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print(table_header(["method", "flagged", "true anomaly rate", "precision", "recall"], "lrrrr"))
     for m in names:
         flagged, rate, precision, recall = np.mean([results[d][m]["labels"] for d in datasets], 0)
-        print(f"| {m} | {flagged:.1%} | {rate:.1%} | {precision:.2f} | {recall:.2f} |")
+        print(table_row([m, f"{flagged:.1%}", f"{rate:.1%}", f"{precision:.2f}", f"{recall:.2f}"]))
     return 0
 
 

@@ -12,15 +12,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
+from _harness import table_header, table_row, timed
 
 from skae import AutoEncoder
 
 
-def fit_seconds(X, hidden, epochs, device) -> float:
+def fit_seconds(X, hidden, epochs, device):
+    """Seconds of one fit of a code-16 AutoEncoder, and the fitted model."""
     model = AutoEncoder(
         n_components=16,
         hidden_layer_sizes=hidden,
@@ -29,9 +30,8 @@ def fit_seconds(X, hidden, epochs, device) -> float:
         random_state=0,
         device=device,
     )
-    start = time.perf_counter()
-    model.fit(X)
-    return time.perf_counter() - start, model
+    model, seconds = timed(model.fit, X)
+    return seconds, model
 
 
 def main(argv=None):
@@ -50,31 +50,30 @@ def main(argv=None):
         f"\nFit time against n_samples ({args.features} features, hidden 64, code 16, "
         f"{args.epochs} epochs, batch 256)"
     )
-    print("| n_samples | fit (s) | samples/s |")
-    print("| ---: | ---: | ---: |")
+    print(table_header(["n_samples", "fit (s)", "samples/s"], "rrr"))
     n = 1000
     while n <= args.max_rows:
         seconds, _ = fit_seconds(X_all[:n], (64,), args.epochs, args.device)
-        print(f"| {n:,} | {seconds:.2f} | {n * args.epochs / seconds:,.0f} |", flush=True)
+        print(
+            table_row([f"{n:,}", f"{seconds:.2f}", f"{n * args.epochs / seconds:,.0f}"]), flush=True
+        )
         n *= 10
 
     n = min(100_000, args.max_rows)
     print(f"\nFit time against width ({n:,} rows, one hidden layer, {args.epochs} epochs)")
-    print("| hidden units | fit (s) | samples/s |")
-    print("| ---: | ---: | ---: |")
+    print(table_header(["hidden units", "fit (s)", "samples/s"], "rrr"))
     for width in (16, 64, 256, 1024):
         seconds, _ = fit_seconds(X_all[:n], (width,), args.epochs, args.device)
-        print(f"| {width} | {seconds:.2f} | {n * args.epochs / seconds:,.0f} |", flush=True)
+        print(table_row([width, f"{seconds:.2f}", f"{n * args.epochs / seconds:,.0f}"]), flush=True)
 
     print("\nInference rows/s (hidden 64, code 16)")
-    print("| method | rows | seconds | rows/s |")
-    print("| --- | ---: | ---: | ---: |")
+    print(table_header(["method", "rows", "seconds", "rows/s"], "lrrr"))
     _, model = fit_seconds(X_all[:10_000], (64,), 1, args.device)
     for method in ("transform", "score_samples"):
-        start = time.perf_counter()
-        getattr(model, method)(X_all)
-        seconds = time.perf_counter() - start
-        print(f"| {method} | {len(X_all):,} | {seconds:.2f} | {len(X_all) / seconds:,.0f} |")
+        seconds = timed(getattr(model, method), X_all)[1]
+        print(
+            table_row([method, f"{len(X_all):,}", f"{seconds:.2f}", f"{len(X_all) / seconds:,.0f}"])
+        )
 
 
 if __name__ == "__main__":

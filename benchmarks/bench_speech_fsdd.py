@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _harness import FSDD, data_missing, timed
 from scipy.signal import stft
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
@@ -37,8 +37,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skae import AutoEncoder, RecurrentAutoEncoder
-
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fsdd.npz"
 
 N_FFT, HOP, N_MELS = 512, 256, 32  # 64 ms windows every 32 ms at 8 kHz
 
@@ -63,7 +61,7 @@ def log_mel(clip: np.ndarray, sample_rate: int, filters: np.ndarray) -> np.ndarr
 
 
 def load():
-    d = np.load(DATA)
+    d = np.load(FSDD)
     sample_rate = int(d["sample_rate"])
     filters = mel_filterbank(sample_rate, N_FFT, N_MELS)
     audio = d["audio"]  # read once: each d["audio"] decompresses the whole array
@@ -86,14 +84,12 @@ def run_split(frames, y, train, test, code_size, epochs, seed=0):
     pooled = np.array([np.r_[s.mean(axis=0), s.std(axis=0)] for s in seqs])
     results = {}
 
-    def timed(name, reducer, X_train, X_test):
-        start = time.perf_counter()
-        Z_train = reducer.fit_transform(X_train)
-        seconds = time.perf_counter() - start
+    def evaluate(name, reducer, X_train, X_test):
+        Z_train, seconds = timed(reducer.fit_transform, X_train)
         acc = classify(Z_train, y[train], reducer.transform(X_test), y[test])
         results[name] = (acc, seconds)
 
-    timed(
+    evaluate(
         f"RecurrentAutoEncoder (GRU 64) on log-mel sequences -> {code_size}",
         RecurrentAutoEncoder(
             code_size,
@@ -108,13 +104,13 @@ def run_split(frames, y, train, test, code_size, epochs, seed=0):
         [seqs[i] for i in train],
         [seqs[i] for i in test],
     )
-    timed(
+    evaluate(
         f"PCA on pooled frames (mean+std) -> {code_size}",
         make_pipeline(StandardScaler(), PCA(code_size, random_state=seed)),
         pooled[train],
         pooled[test],
     )
-    timed(
+    evaluate(
         f"AutoEncoder (MLP 64) on pooled frames -> {code_size}",
         make_pipeline(
             StandardScaler(),
@@ -130,11 +126,8 @@ def run_split(frames, y, train, test, code_size, epochs, seed=0):
         pooled[train],
         pooled[test],
     )
-    start = time.perf_counter()
-    acc = classify(pooled[train], y[train], pooled[test], y[test])
-    results[f"no reduction (all {pooled.shape[1]} pooled values)"] = (
-        acc,
-        time.perf_counter() - start,
+    results[f"no reduction (all {pooled.shape[1]} pooled values)"] = timed(
+        classify, pooled[train], y[train], pooled[test], y[test]
     )
     return results
 
@@ -157,8 +150,7 @@ def main():
         "--speakers", nargs="+", help="held-out speakers of the leave-one-out split (default: all)"
     )
     args = parser.parse_args()
-    if not DATA.exists():
-        print(f"skipped: {DATA} not found (see ../shared/data/README.md)")
+    if data_missing(FSDD):
         return
     torch.set_num_threads(min(2, torch.get_num_threads()))
     start = time.perf_counter()

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _harness import SMS_SPAM, data_missing, proc_status_kib, timed
 from sklearn.base import clone
 from sklearn.decomposition import TruncatedSVD
 from sklearn.ensemble import IsolationForest
@@ -52,11 +53,9 @@ from sklearn.preprocessing import StandardScaler
 
 from skae import AutoEncoder, DenoisingAutoEncoder
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sms_spam.tsv"
-
 
 def load():
-    d = pd.read_csv(DATA, sep="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
+    d = pd.read_csv(SMS_SPAM, sep="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
     return d["text"].tolist(), (d["label"] == "spam").to_numpy()
 
 
@@ -144,9 +143,7 @@ def run_anomaly(texts, is_spam, code_size, splits, families):
         }
         detectors.update(skae_models(code_size, seed, families))
         for name, model in detectors.items():
-            start = time.perf_counter()
-            model = clone(model).fit(X_train)
-            fit_time = time.perf_counter() - start
+            model, fit_time = timed(clone(model).fit, X_train)
             if isinstance(model, TruncatedSVD):
                 scores = svd_scores(model, X_test)
             else:
@@ -175,13 +172,6 @@ def run_anomaly(texts, is_spam, code_size, splits, families):
 # ------------------------------------------------------------------- memory
 
 
-def _rss_kib(field):
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 def memory_child(case):
     """Run in a fresh process: build the data, reset the peak, fit, report."""
     torch.set_num_threads(1)
@@ -201,11 +191,9 @@ def memory_child(case):
     clone(model).fit(X[: 2 * model.batch_size])
     # Resetting the high-water mark (Linux) makes VmHWM the peak of the fit alone.
     Path("/proc/self/clear_refs").write_text("5")
-    before = _rss_kib("VmRSS")
-    start = time.perf_counter()
-    model.fit(X)
-    seconds = time.perf_counter() - start
-    peak = _rss_kib("VmHWM")
+    before = proc_status_kib("VmRSS")
+    _, seconds = timed(model.fit, X)
+    peak = proc_status_kib("VmHWM")
     n_params = sum(p.numel() for p in model.module_.parameters())
     batch = model.batch_size * X.shape[1] * 4
     print(
@@ -262,8 +250,7 @@ def main():
     parser.add_argument("--families", nargs="+", default=["AutoEncoder", "DenoisingAutoEncoder"])
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if not DATA.exists():
-        print(f"skipped: {DATA} not found (see ../shared/data/README.md)")
+    if data_missing(SMS_SPAM):
         return
     if args.memory_child:
         memory_child(args.memory_child)
