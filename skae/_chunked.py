@@ -158,6 +158,10 @@ class ChunkedData:
             return chunk
         raise ValueError("ChunkedData's source yielded no chunk; expected at least one.")
 
+    def _in_order(self):
+        """One pass over the source's chunks in their own order, unshuffled."""
+        return self._read.chunks(None)
+
     def _stream(self, check: Callable) -> ChunkStream:
         return ChunkStream(self, check)
 

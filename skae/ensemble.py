@@ -6,14 +6,19 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._device import forked_rng, resolve_device
+from . import _errors, _inference
+from ._chunked import ChunkedData
+from ._device import check_float32_range, forked_rng, resolve_device, to_device
+from ._inference import batched, check_output_size
 from ._inputs import FLOAT_DTYPES
+from ._training import transaction
 
 # Robust scale = IQR / 1.349, which is the standard deviation for Gaussian
 # data; it may not fall below this fraction of the standard deviation, so a
@@ -24,9 +29,11 @@ IQR_TO_STD = 1.349
 # Scaled inputs are clipped here: far beyond any inlier, and small enough that
 # squared errors stay finite in float32.
 CLIP = 1e6
-# Rows scored at once per member at inference (memory: members x rows x features).
+# Rows scored at once per member at inference (memory: members x rows x features),
+# fewer for wide rows (see AutoEncoderEnsemble._inference_rows).
 INFERENCE_ROWS = 4096
-# Training rows whose scores set each member's median and MAD.
+# Training rows whose scores set each member's median and MAD; also the rows
+# that stand for a ChunkedData (a uniform sample drawn in one pass).
 MAX_STATISTICS_ROWS = 100_000
 # Ridge on each member's code covariance, relative to its mean variance.
 RIDGE = 1e-3
@@ -134,6 +141,13 @@ class AutoEncoderEnsemble(BaseEstimator):
       (which already spreads out the dense core), so it is off by default.
 
     Computation runs in float32; inputs beyond float32's range are rejected.
+    Sparse input (SciPy CSR/CSC) is densified a batch of rows (or, for the
+    scaling, a block of columns) at a time. ``fit`` takes a
+    :class:`~skae.ChunkedData` too; see :meth:`fit`. Inference runs in
+    batches of bounded memory, retried in smaller batches when CUDA runs
+    out of memory; the members' torch module is built once and kept between
+    calls (it is not pickled: a loaded ensemble rebuilds it from its arrays).
+    A failed ``fit`` leaves the ensemble as it was.
 
     Examples
     --------
@@ -191,15 +205,17 @@ class AutoEncoderEnsemble(BaseEstimator):
 
     # ------------------------------------------------------------- fitting
 
-    def _validate(self, X, *, reset: bool) -> np.ndarray:
+    def _validate(self, X, *, reset: bool, min_samples: int | None = None):
+        """Check ``X`` as the autoencoders do: float dtypes, sparse CSR/CSC, float32's range."""
         X = validate_data(
-            self, X, dtype=FLOAT_DTYPES, reset=reset, ensure_min_samples=2 if reset else 1
+            self,
+            X,
+            dtype=FLOAT_DTYPES,
+            accept_sparse=["csr", "csc"],
+            reset=reset,
+            ensure_min_samples=(2 if reset else 1) if min_samples is None else min_samples,
         )
-        if np.abs(X).max() > np.finfo(np.float32).max:
-            raise ValueError(
-                "X has values beyond float32's range (largest magnitude "
-                f"{np.abs(X).max():.3g}); AutoEncoderEnsemble computes in float32."
-            )
+        check_float32_range(X)
         return X
 
     def _subsample_size(self, n_samples: int) -> int:
@@ -215,8 +231,15 @@ class AutoEncoderEnsemble(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, unlabelled; it may hold anomalies.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or ChunkedData
+            Training data, unlabelled; it may hold anomalies. A sparse
+            matrix is densified a block at a time. A
+            :class:`~skae.ChunkedData` is read once, in its chunks' order:
+            a uniform sample of at most 100 000 of its rows (all of them
+            when there are no more) stands for the data, and the subsamples,
+            the scaling and the members' statistics come from it as from an
+            array. With no more rows than that, the fit equals the fit on
+            the concatenated chunks.
         y : None
             Ignored; present for API consistency.
 
@@ -224,19 +247,31 @@ class AutoEncoderEnsemble(BaseEstimator):
         -------
         self : object
             The fitted ensemble.
+
+        Raises
+        ------
+        ValueError
+            If training diverges (a non-finite loss). Like any error in
+            ``fit``, it leaves the ensemble exactly as it was before the call.
         """
-        X = self._validate(X, reset=True)
-        n_samples, n_features = X.shape
+        with transaction(self):
+            self._fit(X)
+        return self
+
+    def _fit(self, X) -> None:
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
+        if isinstance(X, ChunkedData):
+            X, row_ids, n_samples = self._reservoir(X, rng)
+        else:
+            X = self._validate(X, reset=True)
+            row_ids, n_samples = None, X.shape[0]
+        n_rows, n_features = X.shape
 
-        center = np.median(X, axis=0)
-        q1, q3 = np.percentile(X, [25, 75], axis=0)
-        scale = np.maximum((q3 - q1) / IQR_TO_STD, SCALE_FLOOR * X.std(axis=0))
-        scale[scale == 0] = 1.0  # constant features
-        n_sub = self._subsample_size(n_samples)
+        center, scale = _robust_scaling(X)
+        n_sub = min(self._subsample_size(n_samples), n_rows)
         samples = np.stack(
-            [rng.choice(n_samples, n_sub, replace=False) for _ in range(self.n_estimators)]
+            [rng.choice(n_rows, n_sub, replace=False) for _ in range(self.n_estimators)]
         )
         width = self.max_components
         if width == "auto":
@@ -245,13 +280,14 @@ class AutoEncoderEnsemble(BaseEstimator):
         code_sizes = rng.randint(1, width + 1, size=self.n_estimators)
         seed = rng.randint(np.iinfo(np.int32).max)
 
-        X_scaled = _scaled(X, center, scale)
+        rows = _ScaledRows(X, center, scale)
         with forked_rng(device):
             torch.manual_seed(seed)
             net = _Members(n_features, self.hidden_size, code_sizes, width)
             net.init_weights()
         net.to(device)
-        X_sub = torch.as_tensor(X_scaled[samples], device=device)  # (members, rows, features)
+        X_sub = rows[samples.ravel()].reshape(*samples.shape, n_features)
+        X_sub = to_device(X_sub, device)  # (members, rows, features)
         losses = net.train_trimmed(
             X_sub, self.max_iter, self.learning_rate_init, self.trim_fraction
         )
@@ -261,14 +297,16 @@ class AutoEncoderEnsemble(BaseEstimator):
                 f"(got {self.learning_rate_init})."
             )
         net.set_code_statistics(X_sub)
+        del X_sub
+        net.requires_grad_(False)
         # Each member's scores on the training data set its median and MAD.
-        stats_rows = np.arange(n_samples)
-        if n_samples > MAX_STATISTICS_ROWS:
-            stats_rows = np.sort(rng.choice(n_samples, MAX_STATISTICS_ROWS, replace=False))
-        errors, distances = _member_scores(net, X_scaled[stats_rows], device)
+        if n_rows > MAX_STATISTICS_ROWS:
+            stats_rows = np.sort(rng.choice(n_rows, MAX_STATISTICS_ROWS, replace=False))
+            rows = _ScaledRows(X[stats_rows], center, scale)
+        errors, distances = self._member_scores(net, device, rows, distances=True)
 
         self.center_, self.scale_ = center, scale
-        self.estimators_samples_ = samples
+        self.estimators_samples_ = samples if row_ids is None else row_ids[samples]
         self.code_sizes_ = code_sizes
         self.coefs_ = [w.detach().cpu().numpy() for w in net.weights]
         self.intercepts_ = [b.detach().cpu().numpy()[:, 0] for b in net.biases]
@@ -278,22 +316,118 @@ class AutoEncoderEnsemble(BaseEstimator):
         self.distance_median_, self.distance_mad_ = _median_mad(distances)
         self.loss_curve_ = [float(v) for v in losses]
         self.n_iter_ = len(losses)
-        return self
+        # The trained members score until the next fit (not pickled; see __getstate__).
+        self._members_cache = _MembersCache(device, net)
+
+    def _reservoir(self, data: ChunkedData, rng) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """One pass over ``data``: ``(rows, their row numbers, n_samples)``.
+
+        Up to :data:`MAX_STATISTICS_ROWS` rows are kept, a uniform sample
+        without replacement (Algorithm R, seeded by ``rng``, which it draws
+        from only once the reservoir is full). With no more rows than that,
+        all are kept in order and the row numbers are None.
+        """
+        cap = MAX_STATISTICS_ROWS
+        parts, kept, ids, seen = [], None, None, 0
+        for chunk in data._in_order():
+            chunk = self._validate(chunk, reset=seen == 0, min_samples=1)
+            if sp.issparse(chunk):
+                chunk = chunk.toarray()
+            fill = max(0, min(len(chunk), cap - seen)) if kept is None else 0
+            if fill:
+                parts.append(chunk[:fill])
+            rest = chunk[fill:]
+            if len(rest):
+                if kept is None:
+                    kept, ids, parts = np.concatenate(parts), np.arange(cap), None
+                numbers = np.arange(seen + fill, seen + len(chunk), dtype=np.int64)
+                slots = rng.randint(0, numbers + 1, dtype=np.int64)
+                hit = np.flatnonzero(slots < cap)
+                # Row i replaces slot j with probability cap / (i + 1); a later
+                # row drawing the same slot replaces the earlier one.
+                _, last = np.unique(slots[hit][::-1], return_index=True)
+                hit = hit[len(hit) - 1 - last]
+                kept[slots[hit]] = rest[hit]
+                ids[slots[hit]] = numbers[hit]
+            seen += len(chunk)
+        if seen == 0:
+            raise ValueError("ChunkedData's source yielded no chunk; expected at least one.")
+        if seen < 2:
+            raise ValueError(
+                f"ChunkedData holds {seen} sample; AutoEncoderEnsemble needs at least 2."
+            )
+        if kept is None:
+            return np.concatenate(parts), None, seen
+        return kept, ids, seen
 
     # ----------------------------------------------------------- inference
 
-    def _net(self, device) -> _Members:
-        return _Members.from_arrays(
-            self.coefs_, self.intercepts_, self.code_sizes_, self.code_means_, self.code_precisions_
-        ).to(device)
+    def __getstate__(self):
+        """The ensemble's state as plain data: the cached torch members are left out."""
+        state = dict(super().__getstate__())
+        state.pop("_members_cache", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._members_cache = _MembersCache()  # filled at the first call
+
+    def _members(self) -> tuple[_Members, torch.device]:
+        """The members as one torch module on the device: built once, then cached."""
+        device = resolve_device(self.device)
+        cache = self.__dict__.get("_members_cache")
+        if cache is None:
+            cache = self._members_cache = _MembersCache()
+        if cache.module is None or cache.device != device:
+            cache.module = _Members.from_arrays(
+                self.coefs_,
+                self.intercepts_,
+                self.code_sizes_,
+                self.code_means_,
+                self.code_precisions_,
+            ).to(device)
+            cache.module.requires_grad_(False)
+            cache.device = device
+        return cache.module, device
+
+    def _inference_rows(self, n_members: int, n_features: int) -> int:
+        """Rows per inference batch: members x rows x width stays bounded."""
+        widest = max(n_features, self.hidden_size)
+        per_row = n_members * widest
+        return max(1, min(INFERENCE_ROWS, _inference.INFERENCE_BATCH_ELEMENTS // per_row))
+
+    def _member_scores(self, net, device, rows, *, distances: bool):
+        """Each member's error (and code distance), ``(members, n_samples)`` each."""
+
+        def errors(net, batch):
+            codes = net.encode(batch[None])  # (members, rows, width)
+            err = _errors.squared_errors(net.decode(codes), batch)
+            err = _errors.sample_mean(err, start_dim=2)  # (members, rows)
+            if distances:
+                err = torch.stack([err, net.code_distance(codes)], dim=-1)
+            return err.transpose(0, 1)  # rows first, as batched gathers them
+
+        out = batched(
+            errors,
+            net,
+            device,
+            rows,
+            rows=self._inference_rows(net.n_members, rows.shape[1]),
+            overflow="high",
+            name=type(self).__name__,
+            out_dtype=np.float64,
+        )
+        if not distances:
+            return np.ascontiguousarray(out.T), None
+        return np.ascontiguousarray(out[..., 0].T), np.ascontiguousarray(out[..., 1].T)
 
     def score_samples(self, X):
         """Anomaly score of each sample; higher is more normal.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples to score.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples to score; a sparse matrix is densified a batch at a time.
 
         Returns
         -------
@@ -304,9 +438,9 @@ class AutoEncoderEnsemble(BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate(X, reset=False)
-        device = resolve_device(self.device)
-        X_scaled = _scaled(X, self.center_, self.scale_)
-        errors, distances = _member_scores(self._net(device), X_scaled, device)
+        net, device = self._members()
+        rows = _ScaledRows(X, self.center_, self.scale_)
+        errors, distances = self._member_scores(net, device, rows, distances=self.code_density)
         z = (errors - self.error_median_[:, None]) / self.error_mad_[:, None]
         if self.code_density:
             z = z + (distances - self.distance_median_[:, None]) / self.distance_mad_[:, None]
@@ -318,7 +452,7 @@ class AutoEncoderEnsemble(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Samples to score.
         y : None
             Ignored; present for API consistency.
@@ -341,37 +475,97 @@ class AutoEncoderEnsemble(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples to explain.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples to explain; a sparse matrix is densified a batch at a time.
 
         Returns
         -------
         errors : ndarray of shape (n_samples, n_features)
             Larger where a feature is further from what the members
-            reconstruct from the sample.
+            reconstruct from the sample (dense for sparse input).
         """
         check_is_fitted(self)
         X = self._validate(X, reset=False)
-        device = resolve_device(self.device)
-        net = self._net(device)
+        check_output_size(X.shape, "feature_errors(X)")
+        net, device = self._members()
         weight = torch.as_tensor(1.0 / self.error_mad_, device=device)[:, None, None]
-        X_scaled = _scaled(X, self.center_, self.scale_)
-        out = np.empty(X.shape, dtype=np.float64)
-        with torch.inference_mode():
-            for start in range(0, len(X), INFERENCE_ROWS):
-                batch = torch.as_tensor(X_scaled[start : start + INFERENCE_ROWS], device=device)
-                squared = (net.decode(net.encode(batch[None])) - batch) ** 2
-                out[start : start + len(batch)] = (squared * weight).mean(0).cpu().numpy()
-        return out
+
+        def errors(net, batch):
+            err = _errors.squared_errors(net.decode(net.encode(batch[None])), batch)
+            return (err * weight).mean(0)
+
+        rows = _ScaledRows(X, self.center_, self.scale_)
+        return batched(
+            errors,
+            net,
+            device,
+            rows,
+            rows=self._inference_rows(net.n_members, X.shape[1]),
+            overflow="high",
+            name=type(self).__name__,
+            out_dtype=np.float64,
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True
         return tags
 
 
-def _scaled(X: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    return np.clip((X - center) / scale, -CLIP, CLIP).astype(np.float32)
+class _MembersCache:
+    """The members' torch module and its device, kept between calls (never pickled)."""
+
+    def __init__(self, device=None, module=None):
+        self.device = device
+        self.module = module
+
+
+def _robust_scaling(X) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature median and robust scale ``max(IQR / 1.349, 0.1 * std)``.
+
+    A sparse ``X`` is densified a block of columns at a time.
+    """
+    if sp.issparse(X):
+        X = X.tocsc()
+        step = max(2, _inference.INFERENCE_BATCH_ELEMENTS // max(1, X.shape[0]))
+        parts = [
+            _robust_scaling(X[:, j : j + step].toarray(order="C"))
+            for j in range(0, X.shape[1], step)
+        ]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    center = np.median(X, axis=0)
+    q1, q3 = np.percentile(X, [25, 75], axis=0)
+    scale = np.maximum((q3 - q1) / IQR_TO_STD, SCALE_FLOOR * X.std(axis=0))
+    scale[scale == 0] = 1.0  # constant features
+    return center, scale
+
+
+class _ScaledRows:
+    """Rows of ``X`` robustly scaled as float32, computed when read.
+
+    Batched inference reads it a batch at a time, so neither the scaled
+    copy of ``X`` nor, for a sparse ``X``, its dense form is ever whole in
+    memory.
+    """
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, X, center: np.ndarray, scale: np.ndarray):
+        self.X = X.tocsr() if sp.issparse(X) else X
+        self.center, self.scale = center, scale
+        self.shape = X.shape
+        self.ndim = 2
+        self.size = X.shape[0] * X.shape[1]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows) -> np.ndarray:
+        X = self.X[rows]
+        if sp.issparse(X):
+            X = X.toarray()
+        return np.clip((X - self.center) / self.scale, -CLIP, CLIP).astype(np.float32)
 
 
 def _median_mad(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -379,20 +573,6 @@ def _median_mad(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     median = np.median(values, axis=1)
     mad = np.median(np.abs(values - median[:, None]), axis=1)
     return median, np.where(mad > 0, mad, 1.0)
-
-
-def _member_scores(net, X_scaled: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]:
-    """Each member's reconstruction error and code distance, (members, n_samples) each."""
-    errors = np.empty((net.n_members, len(X_scaled)), dtype=np.float64)
-    distances = np.empty_like(errors)
-    with torch.inference_mode():
-        for start in range(0, len(X_scaled), INFERENCE_ROWS):
-            batch = torch.as_tensor(X_scaled[start : start + INFERENCE_ROWS], device=device)
-            codes = net.encode(batch[None])  # (members, rows, width)
-            stop = start + len(batch)
-            errors[:, start:stop] = ((net.decode(codes) - batch) ** 2).mean(2).cpu().numpy()
-            distances[:, start:stop] = net.code_distance(codes).cpu().numpy()
-    return errors, distances
 
 
 class _Members(torch.nn.Module):
@@ -457,7 +637,8 @@ class _Members(torch.nn.Module):
         keep = max(1, round((1 - trim) * X.shape[1]))
         losses = torch.empty(steps, device=X.device)
         for step in range(steps):
-            errors = ((self.decode(self.encode(X)) - X) ** 2).mean(2)  # (members, rows)
+            errors = _errors.squared_errors(self.decode(self.encode(X)), X)
+            errors = _errors.sample_mean(errors, start_dim=2)  # (members, rows)
             kept = torch.topk(errors, keep, dim=1, largest=False).values
             member_losses = kept.mean(1)
             optimizer.zero_grad()

@@ -1,11 +1,16 @@
 """AutoEncoderEnsemble: subsamples, code sizes, scores, explanations, validation."""
 
+import pickle
+
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import get_tags
 
-from skae import AutoEncoderEnsemble
+from skae import AutoEncoderEnsemble, ChunkedData
+from skae import ensemble as ensemble_module
 
 
 def ensemble(**kw):
@@ -131,3 +136,112 @@ def test_same_random_state_gives_the_same_model():
     np.testing.assert_array_equal(a.estimators_samples_, b.estimators_samples_)
     c = ensemble(random_state=2).fit(X)
     assert not np.allclose(a.score_samples(X), c.score_samples(X))
+
+
+def test_fit_on_chunked_data_equals_the_array_fit():
+    X = blob_with_outliers(8)
+    array_fit = ensemble().fit(X)
+    chunked_fit = ensemble().fit(ChunkedData(X, chunk_size=50, shuffle_window=2))
+    np.testing.assert_array_equal(chunked_fit.estimators_samples_, array_fit.estimators_samples_)
+    np.testing.assert_array_equal(chunked_fit.score_samples(X), array_fit.score_samples(X))
+    assert chunked_fit.n_features_in_ == X.shape[1]
+
+
+def test_chunked_data_beyond_the_reservoir_is_sampled_in_one_pass(monkeypatch):
+    monkeypatch.setattr(ensemble_module, "MAX_STATISTICS_ROWS", 100)
+    X = blob_with_outliers(9)
+    reads = []
+
+    def chunks():
+        for start in range(0, len(X), 37):
+            reads.append(start)
+            yield X[start : start + 37]
+
+    a = ensemble(max_samples=60).fit(ChunkedData(chunks))
+    assert reads == list(range(0, len(X), 37))  # one pass, in order
+    assert a.estimators_samples_.shape == (6, 60)
+    assert a.estimators_samples_.max() < len(X)
+    assert a.estimators_samples_.max() >= 100  # rows after the first 100 are drawn too
+    for rows in a.estimators_samples_:
+        assert len(np.unique(rows)) == 60
+    b = ensemble(max_samples=60).fit(ChunkedData(chunks))
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+    scores = a.score_samples(X)
+    assert np.median(scores[-12:]) < np.percentile(scores[:-12], 5)
+
+
+def test_chunked_data_chunks_are_checked():
+    X = blob_with_outliers(0, n_samples=60)
+    with pytest.raises(ValueError, match="features"):
+        ensemble().fit(ChunkedData(lambda: iter([X[:30], X[30:, :4]])))
+    with pytest.raises(ValueError, match="at least 2"):
+        ensemble().fit(ChunkedData(lambda: iter([X[:1]])))
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_input_gives_the_dense_results(fmt, monkeypatch):
+    # Small blocks: scaling statistics and inference densify a few rows/columns at a time.
+    monkeypatch.setattr(ensemble_module._inference, "INFERENCE_BATCH_ELEMENTS", 600)
+    X = blob_with_outliers(10)
+    X[np.abs(X) < 0.5] = 0.0
+    S = sp.csr_matrix(X).asformat(fmt)
+    dense, sparse = ensemble().fit(X), ensemble().fit(S)
+    np.testing.assert_array_equal(sparse.scale_, dense.scale_)
+    np.testing.assert_array_equal(sparse.score_samples(S), dense.score_samples(X))
+    np.testing.assert_array_equal(sparse.feature_errors(S), dense.feature_errors(X))
+    assert get_tags(sparse).input_tags.sparse
+
+
+def test_sparse_values_beyond_float32_range_raise():
+    S = sp.csr_matrix(np.eye(6))
+    S[0, 0] = 1e39
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        ensemble().fit(S)
+
+
+def count_builds(monkeypatch):
+    builds = []
+    original = ensemble_module._Members.from_arrays.__func__
+
+    def counted(cls, *args):
+        builds.append(1)
+        return original(cls, *args)
+
+    monkeypatch.setattr(ensemble_module._Members, "from_arrays", classmethod(counted))
+    return builds
+
+
+def test_members_are_built_once_and_cached_between_calls(monkeypatch):
+    builds = count_builds(monkeypatch)
+    X = blob_with_outliers(11, n_samples=80)
+    fitted = ensemble().fit(X)
+    first = fitted.score_samples(X)
+    fitted.score_samples(X)
+    fitted.feature_errors(X)
+    assert builds == []  # the trained members score until the next fit
+    loaded = pickle.loads(pickle.dumps(fitted))
+    assert "_members_cache" not in fitted.__getstate__()
+    np.testing.assert_array_equal(loaded.score_samples(X), first)
+    loaded.score_samples(X)
+    loaded.feature_errors(X)
+    assert len(builds) == 1  # rebuilt once after loading
+    # A refit replaces the cached members.
+    refit = fitted.set_params(random_state=5).fit(X)
+    np.testing.assert_array_equal(
+        refit.score_samples(X), ensemble(random_state=5).fit(X).score_samples(X)
+    )
+
+
+def test_failed_refit_leaves_the_fitted_ensemble_as_it_was():
+    X = blob_with_outliers(12, n_samples=80)
+    fitted = ensemble().fit(X)
+    scores, state = fitted.score_samples(X), dict(fitted.__dict__)
+    with pytest.raises(ValueError, match="learning_rate_init"):
+        fitted.set_params(learning_rate_init=1e30).fit(X[::-1])
+    fitted.set_params(learning_rate_init=0.01)
+    with pytest.raises(ValueError, match="features"):
+        fitted.fit(ChunkedData(lambda: iter([X[:40], X[40:, :3]])))
+    assert fitted.__dict__.keys() == state.keys()
+    fitted_state = [k for k in state if k not in fitted.get_params()]
+    assert all(fitted.__dict__[k] is state[k] for k in fitted_state)
+    np.testing.assert_array_equal(fitted.score_samples(X), scores)
