@@ -7,12 +7,16 @@ import inspect
 from numbers import Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from . import _errors
+from ._chunked import ChunkedData
+from ._inference import batch_rows
 from .ensemble import AutoEncoderEnsemble
 
 # Tukey's fence: a box plot's lower whisker sits 1.5 interquartile ranges
@@ -193,9 +197,12 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like
+        X : array-like or ChunkedData
             Training data, unlabelled, in any form ``estimator`` accepts
             (usually of shape (n_samples, n_features)); it may hold outliers.
+            A :class:`~skae.ChunkedData` goes to a skae ``estimator``'s
+            ``fit`` as it is; the training scores that set ``offset_`` are
+            then computed one chunk at a time (one float per row in memory).
         y : None
             Ignored; present for API consistency.
 
@@ -227,8 +234,23 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _fit(self, X) -> np.ndarray:
         """Fit, set the fitted attributes together, return the training scores."""
-        estimator = self._seeded_clone().fit(X)
-        scores = self._checked(estimator.score_samples(X))
+        estimator = self._seeded_clone()
+        if isinstance(X, ChunkedData):
+            from ._base import BaseAutoEncoder
+
+            if not isinstance(estimator, BaseAutoEncoder | AutoEncoderEnsemble):
+                raise TypeError(
+                    "X is a ChunkedData, which the skae estimators' fit reads; "
+                    f"{type(estimator).__name__} is not one of them. Pass an array, or "
+                    "use a skae estimator (e.g. the default AutoEncoderEnsemble)."
+                )
+            estimator.fit(X)
+            # One score per training row, computed chunk by chunk.
+            scores = np.concatenate([estimator.score_samples(c) for c in X._in_order()])
+        else:
+            estimator.fit(X)
+            scores = estimator.score_samples(X)
+        scores = self._checked(scores)
         # Infinite scores give a NaN quantile, refused just below.
         with np.errstate(invalid="ignore"):
             if self.contamination == "auto":
@@ -337,17 +359,19 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Samples, in the space the wrapped estimator was fitted in (after
             any scaler that precedes the detector in a pipeline). Sequences
-            for a recurrent estimator, variable-length lists included.
+            for a recurrent estimator, variable-length lists included. A
+            sparse matrix goes to a skae estimator as it is, and to another
+            estimator a dense batch of rows at a time.
 
         Returns
         -------
         errors : ndarray of shape (n_samples, n_features) or list of ndarray
             ``(X - inverse_transform(transform(X))) ** 2``, in the shape of
-            ``X`` (a list of arrays for a list of sequences), or the wrapped
-            estimator's own ``feature_errors(X)``.
+            ``X`` (a list of arrays for a list of sequences; dense for sparse
+            input), or the wrapped estimator's own ``feature_errors(X)``.
 
         Examples
         --------
@@ -370,13 +394,27 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         check_is_fitted(self)
         if callable(getattr(self.estimator_, "feature_errors", None)):
             return self.estimator_.feature_errors(X)
+        if sp.issparse(X):
+            # Dense batches of rows: the foreign estimator never sees X whole and dense.
+            X = sp.csr_matrix(X)
+            rows = batch_rows(X, heavy=False)
+            return np.concatenate(
+                [
+                    self._reconstruction_errors(X[i : i + rows].toarray())
+                    for i in range(0, X.shape[0], rows)
+                ]
+            )
+        return self._reconstruction_errors(X)
+
+    def _reconstruction_errors(self, X):
+        """``feature_errors`` of an estimator with ``transform`` and ``inverse_transform``."""
         codes = self.estimator_.transform(X)
         inverse = self.estimator_.inverse_transform
         if isinstance(X, list | tuple) and "n_timesteps" in inspect.signature(inverse).parameters:
             # Variable-length sequences: decode each code to its sequence's length.
             X_hat = inverse(codes, n_timesteps=[len(x) for x in X])
             return [
-                (np.asarray(x, dtype=x_hat.dtype).reshape(x_hat.shape) - x_hat) ** 2
+                _errors.squared_errors(x_hat, np.asarray(x, dtype=x_hat.dtype).reshape(x_hat.shape))
                 for x, x_hat in zip(X, X_hat, strict=True)
             ]
         X_hat = inverse(codes)
@@ -386,7 +424,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
                 f"feature_errors needs reconstructions of X's shape {X.shape}, "
                 f"but the wrapped estimator returned shape {X_hat.shape}."
             )
-        return (X - X_hat) ** 2
+        return _errors.squared_errors(X_hat, X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
@@ -10,7 +11,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import get_tags
 
-from skae import AnomalyDetector, AutoEncoder, AutoEncoderEnsemble, RecurrentAutoEncoder
+import skae
+from skae import (
+    AnomalyDetector,
+    AutoEncoder,
+    AutoEncoderEnsemble,
+    ChunkedData,
+    RecurrentAutoEncoder,
+)
 
 
 def ae(**kw):
@@ -336,3 +344,40 @@ class InfiniteScorer(ScoresFirstTimestep):
 def test_infinite_training_scores_raise_instead_of_a_nan_cutoff():
     with pytest.raises(ValueError, match="finite cutoff"):
         AnomalyDetector(InfiniteScorer()).fit(np.zeros((8, 4, 2)))
+
+
+def test_default_detector_fits_chunked_data_as_the_array():
+    X, _ = low_rank_blob(20)
+    data = ChunkedData(X, chunk_size=64)
+    chunked = AnomalyDetector(ensemble()).fit(data)
+    array = AnomalyDetector(ensemble()).fit(X)
+    assert chunked.offset_ == array.offset_
+    np.testing.assert_array_equal(chunked.decision_function(X), array.decision_function(X))
+    np.testing.assert_array_equal(AnomalyDetector(ensemble()).fit_predict(data), array.predict(X))
+
+
+def test_autoencoder_detector_sets_its_cutoff_from_chunk_by_chunk_scores():
+    X, _ = low_rank_blob(21)
+    detector = AnomalyDetector(ae(n_components=3, max_iter=5), contamination=0.1)
+    detector.fit(ChunkedData(X, chunk_size=70))
+    expected = np.percentile(detector.estimator_.score_samples(X), 10)
+    np.testing.assert_allclose(detector.offset_, expected, rtol=1e-12)
+
+
+def test_chunked_data_for_an_estimator_that_cannot_read_it_raises_type_error():
+    X, _ = low_rank_blob(22)
+    with pytest.raises(TypeError, match="ChunkedData"):
+        AnomalyDetector(PCA(2)).fit(ChunkedData(X, chunk_size=50))
+
+
+@pytest.mark.parametrize("make", ESTIMATORS.values(), ids=ESTIMATORS.keys())
+def test_feature_errors_of_sparse_input_equal_the_dense_ones(make, monkeypatch):
+    X, _ = low_rank_blob(23, n_samples=120)
+    X[np.abs(X) < 0.5] = 0.0
+    detector = AnomalyDetector(make()).fit(X)
+    # Foreign estimators get dense batches of a few rows.
+    monkeypatch.setattr(skae._inference, "INFERENCE_BATCH_ROWS", 16)
+    for S in (sp.csr_matrix(X), sp.csc_matrix(X)):
+        np.testing.assert_allclose(
+            detector.feature_errors(S), detector.feature_errors(X), rtol=1e-6, atol=1e-12
+        )
