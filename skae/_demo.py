@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from ._errors import sample_mean, squared_errors
 from .autoencoder import AutoEncoder
 
 N_COMPONENTS = 8
@@ -31,7 +32,8 @@ def _autoencoder(verbose: int) -> AutoEncoder:
 
 
 def _reconstruction_error(model, X) -> np.ndarray:
-    return np.mean((model.inverse_transform(model.transform(X)) - X) ** 2, axis=1)
+    """Mean squared reconstruction error of each row, for skae models and PCA alike."""
+    return sample_mean(squared_errors(model.inverse_transform(model.transform(X)), X))
 
 
 def _save_figure(path: Path, X, ae, pca) -> bool:

@@ -15,7 +15,7 @@ from torch import nn
 
 from . import _inference
 from ._base import BaseAutoEncoder
-from ._errors import split_batch, trim, valid_steps
+from ._errors import split_batch, squared_errors, trim, valid_steps
 from ._modules import Network
 
 LOG_2PI = math.log(2 * math.pi)
@@ -149,7 +149,7 @@ class VAENetwork(Network):
             ll = x * out - F.softplus(out)
         else:
             log_var = self.decoder_log_var().to(z.dtype)
-            ll = -0.5 * (LOG_2PI + log_var + (x - out) ** 2 * torch.exp(-log_var))
+            ll = -0.5 * (LOG_2PI + log_var + squared_errors(out, x) * torch.exp(-log_var))
         if valid is not None:
             ll = torch.where(valid, ll, 0.0)
         return ll.flatten(ll.ndim - x.ndim + 1).sum(-1)  # (..., batch)

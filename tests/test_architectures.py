@@ -362,3 +362,205 @@ def test_a_convolutional_model_exports_to_onnx_in_its_input_form(make_X, method)
     expected = getattr(est, method)(inputs[:7])
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------- the protocol as written
+# One own architecture per input_kind, written from the Architecture docstring
+# alone: the module sees (batch, *input_shape), encode gives (batch, n_outputs),
+# decode gives the input's shape back.
+
+
+class FlatNet(nn.Module):
+    """Flattens any fixed-size sample; decodes back to its shape."""
+
+    def __init__(self, input_shape, n_outputs, n_components):
+        super().__init__()
+        self.shape = tuple(input_shape)
+        n = int(np.prod(self.shape))
+        self.encoder = nn.Sequential(
+            nn.Flatten(), nn.Linear(n, 16), nn.Tanh(), nn.Linear(16, n_outputs)
+        )
+        self.decoder = nn.Sequential(nn.Linear(n_components, 16), nn.Tanh(), nn.Linear(16, n))
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, z):
+        return self.decoder(z).view(-1, *self.shape)
+
+
+class OwnGrid(Architecture):
+    def __init__(self, input_shape=None):
+        self.input_shape = input_shape
+
+    def build(self, input_shape, n_components, n_outputs):
+        return FlatNet(input_shape, n_outputs, n_components)
+
+
+class OwnTable(OwnGrid):
+    input_kind = "table"
+
+
+class OwnImage(OwnGrid):
+    input_kind = "image"
+
+
+class OwnSignal(OwnGrid):
+    input_kind = "signal"
+
+
+class GRUNet(nn.Module):
+    def __init__(self, n_features, n_outputs, n_components):
+        super().__init__()
+        self.encoder = nn.GRU(n_features, 8, batch_first=True)
+        self.to_code = nn.Linear(8, n_outputs)
+        self.decoder = nn.GRU(n_components, 8, batch_first=True)
+        self.to_output = nn.Linear(8, n_features)
+
+    def encode(self, x, lengths=None):
+        if lengths is not None:
+            x = nn.utils.rnn.pack_padded_sequence(
+                x, lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
+        return self.to_code(self.encoder(x)[1][-1])
+
+    def decode(self, z, n_timesteps):
+        return self.to_output(self.decoder(z[:, None].expand(-1, n_timesteps, -1))[0])
+
+
+class OwnSequence(Architecture):
+    input_kind = "sequence"
+
+    def build(self, input_shape, n_components, n_outputs):
+        return GRUNet(input_shape[-1], n_outputs, n_components)
+
+
+OWN_CASES = {
+    "table": (OwnTable(), lambda: RNG.uniform(size=(40, 6))),
+    "image flat rows": (OwnImage(input_shape=(4, 5)), lambda: RNG.uniform(size=(40, 20))),
+    "image 3-D": (OwnImage(), lambda: RNG.uniform(size=(40, 4, 5))),
+    "signal 2-D": (OwnSignal(), lambda: RNG.uniform(size=(40, 9))),
+    "signal flat rows": (OwnSignal(input_shape=(2, 5)), lambda: RNG.uniform(size=(40, 10))),
+    "sequence list": (
+        OwnSequence(),
+        lambda: [RNG.uniform(size=(n, 2)) for n in RNG.randint(3, 9, size=40)],
+    ),
+}
+OWN_OBJECTIVES = {
+    "plain": lambda arch: AutoEncoder(3, architecture=arch, **FAST),
+    "denoising": lambda arch: DenoisingAutoEncoder(3, architecture=arch, **FAST),
+    "sparse": lambda arch: SparseAutoEncoder(3, architecture=arch, sparsity="topk", k=2, **FAST),
+    "variational": lambda arch: VariationalAutoEncoder(3, architecture=arch, **FAST),
+}
+
+
+@pytest.mark.parametrize("objective", OWN_OBJECTIVES)
+@pytest.mark.parametrize("case", OWN_CASES)
+def test_an_own_architecture_of_every_input_kind_runs_every_objective(objective, case):
+    arch, make_X = OWN_CASES[case]
+    X = make_X()
+    est = OWN_OBJECTIVES[objective](clone(arch)).fit(X)
+    scores = est.score_samples(X)
+    assert scores.shape == (len(X),) and np.isfinite(scores).all()
+    assert est.transform(X).shape == (len(X), 3)
+    errors = est.feature_errors(X)
+    if isinstance(X, list):
+        assert [e.shape for e in errors] == [x.shape for x in X]
+        assert est.timestep_errors(X)[0].shape == (len(X[0]),)
+    else:
+        assert errors.shape == X.shape
+        assert est.inverse_transform(est.transform(X)).shape == X.shape
+
+
+def test_feature_errors_average_to_minus_the_score_on_every_reconstruction_family():
+    X = RNG.uniform(size=(40, 5, 4))
+    for make in (AutoEncoder, DenoisingAutoEncoder, SparseAutoEncoder):
+        est = make(3, architecture=OwnImage(), **FAST).fit(X)
+        errors = est.feature_errors(X)
+        np.testing.assert_allclose(errors.mean(axis=(1, 2)), -est.score_samples(X), rtol=1e-6)
+
+
+def test_timestep_errors_exist_on_every_sequence_model_and_only_there():
+    X = RNG.uniform(size=(20, 7))
+    assert hasattr(AutoEncoder(architecture=Recurrent()), "timestep_errors")
+    assert hasattr(VariationalAutoEncoder(architecture=OwnSequence()), "timestep_errors")
+    assert not hasattr(AutoEncoder(), "timestep_errors")
+    ae = AutoEncoder(2, architecture=Recurrent(hidden_size=4), **FAST).fit(X)
+    rec = RecurrentAutoEncoder(2, hidden_size=4, **FAST).fit(X)
+    np.testing.assert_allclose(ae.timestep_errors(X), rec.timestep_errors(X), rtol=1e-6)
+    np.testing.assert_allclose(ae.timestep_errors(X).mean(axis=1), -ae.score_samples(X))
+
+
+def test_an_unknown_input_kind_is_a_clear_error():
+    class Video(OwnGrid):
+        input_kind = "video"
+
+    with pytest.raises(ValueError, match=r"Video.input_kind is 'video'; expected one of"):
+        AutoEncoder(2, architecture=Video(), **FAST).fit(RNG.uniform(size=(10, 4)))
+
+
+class Returns(Architecture):
+    """An architecture whose build returns whatever it is given (for the errors)."""
+
+    def __init__(self, make=None):
+        self.make = make
+
+    def build(self, input_shape, n_components, n_outputs):
+        return self.make(input_shape, n_outputs, n_components)
+
+
+class BadDecode(FlatNet):
+    def decode(self, z):
+        return super().decode(z)[:, None]  # (batch, 1, n): broadcasts against x
+
+
+class RaisingEncode(FlatNet):
+    def encode(self, x):
+        return self.encoder(x.T)
+
+
+class NoParameters(nn.Module):
+    def encode(self, x):
+        return x
+
+    def decode(self, z):
+        return z
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (
+            lambda *a: None,
+            TypeError,
+            r"Returns.build returned NoneType, expected a torch.nn.Module",
+        ),
+        (lambda *a: nn.Linear(2, 2), TypeError, r"without encode or decode"),
+        (lambda *a: NoParameters(), ValueError, r"no trainable parameters"),
+        (
+            BadDecode,
+            ValueError,
+            r"decode returned shape \(2, 1, 6\) for a batch of shape \(2, 3\), expected \(2, 6\)",
+        ),
+        (RaisingEncode, ValueError, r"failed in encode on a batch of shape \(2, 6\): RuntimeError"),
+    ],
+)
+def test_an_own_module_mistake_names_the_method_and_shapes(make, error, match):
+    ae = AutoEncoder(3, architecture=Returns(make), **FAST)
+    with pytest.raises(error, match=match):
+        ae.fit(RNG.uniform(size=(10, 6)))
+    assert not hasattr(ae, "net_") and not hasattr(ae, "architecture_")
+
+
+def test_the_user_guide_snippets_on_own_architectures_run(tmp_path, monkeypatch):
+    import re
+    import textwrap
+    from pathlib import Path
+
+    page = Path(__file__).parents[1] / "docs" / "user_guide" / "architectures.rst"
+    section = page.read_text().split("Writing your own")[1].split("Evidence\n")[0]
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:   .*\n|\n)+)", section)
+    assert len(blocks) == 2  # the image module and the sequence module
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(textwrap.dedent(block), str(page), "exec"), {"__name__": "snippet"})
