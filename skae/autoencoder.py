@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from ._base import BaseAutoEncoder
+from ._docstring import shared_docs
 
 
+@shared_docs
 class AutoEncoder(BaseAutoEncoder):
     """Autoencoder trained on the reconstruction error, a nonlinear analogue of PCA.
 
@@ -35,51 +37,7 @@ class AutoEncoder(BaseAutoEncoder):
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Activation between layers. Codes and reconstructions are linear. Used
         only when ``architecture=None``.
-    alpha : float, default=0.0
-        L2 penalty, applied as Adam's ``weight_decay``.
-    batch_size : int, default=256
-        Samples per training batch.
-    learning_rate_init : float, default=1e-3
-        Adam's learning rate.
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the training data).
-    early_stopping : bool, default=False
-        If True, hold out ``validation_fraction`` of the training data, stop
-        when its loss has not improved by ``tol`` for ``n_iter_no_change``
-        epochs, and keep the weights of the best epoch.
-    validation_fraction : float, default=0.1
-        Fraction of the training data held out when ``early_stopping=True``.
-    n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before stopping.
-    tol : float or None, default=1e-4
-        Minimum improvement of the monitored loss (validation loss with early
-        stopping, training loss otherwise). ``None`` disables stopping on the
-        training loss, so that exactly ``max_iter`` epochs run.
-    warm_start : bool, default=False
-        If True, ``fit`` continues from the weights of the previous fit (with a
-        fresh optimizer, as :class:`~sklearn.neural_network.MLPRegressor`).
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and the validation split. The
-        same int gives the same model on CPU. torch's global RNG is left as it
-        was.
-    verbose : int, default=0
-        0 is silent; 1 shows a progress bar per fit (epochs, loss, validation
-        score, time left); above 1 adds a line per epoch.
-    device : str or torch.device, default="auto"
-        Where to train and infer. ``"auto"`` is CUDA when available, else CPU.
-    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
-        Extra :mod:`skorch.callbacks` for the training loop. The loop records
-        per-epoch history rows only (``train_loss``, ``valid_loss``, ``dur``).
-    mixed_precision : bool, default=False
-        If True, the training forward pass and loss run under bfloat16
-        autocast (on CUDA this needs a GPU with bf16 support; on CPU it works
-        everywhere but is only faster on CPUs with bf16 instructions). Weights,
-        optimizer state and inference stay float32.
-    compile : bool, default=False
-        If True, the training loss (forward pass included) is compiled with
-        :func:`torch.compile` for the fit. Compilation costs seconds to minutes
-        up front and pays off on long fits of small models on a GPU, where the
-        eager loop is bound by kernel launches. Inference stays eager.
+    {training_parameters}
 
     Attributes
     ----------

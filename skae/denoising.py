@@ -12,9 +12,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _inputs
 from ._base import BaseAutoEncoder
+from ._docstring import shared_docs
 from ._errors import batch_mean, split_batch, valid_steps
 
 
+@shared_docs
 class DenoisingAutoEncoder(BaseAutoEncoder):
     """Autoencoder trained to reconstruct clean samples from corrupted ones.
 
@@ -52,49 +54,7 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Activation between layers. Codes and reconstructions are linear.
         Used only when ``architecture=None``.
-    alpha : float, default=0.0
-        L2 penalty, applied as Adam's ``weight_decay``.
-    batch_size : int, default=256
-        Samples per training batch.
-    learning_rate_init : float, default=1e-3
-        Adam's learning rate.
-    max_iter : int, default=200
-        Maximum number of epochs.
-    early_stopping : bool, default=False
-        If True, hold out ``validation_fraction`` of the training data, stop
-        when its loss has not improved by ``tol`` for ``n_iter_no_change``
-        epochs and keep the best epoch's weights. Validation batches are *not*
-        corrupted: the validation loss is the clean reconstruction error (what
-        :meth:`score` measures), free of the noise of corruption draws.
-    validation_fraction : float, default=0.1
-        Fraction of the training data held out when ``early_stopping=True``.
-    n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before stopping.
-    tol : float or None, default=1e-4
-        Minimum improvement of the monitored loss; ``None`` runs ``max_iter``
-        epochs unless early stopping decides.
-    warm_start : bool, default=False
-        If True, ``fit`` continues from the previous fit's weights (and its
-        ``data_min_``, ``data_max_``).
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling, the validation split and every
-        corruption draw. torch's global RNG is left as it was.
-    verbose : int, default=0
-        0 is silent; 1 shows a progress bar; above 1 adds a line per epoch.
-    device : str or torch.device, default="auto"
-        Where to train and infer; ``"auto"`` is CUDA when available.
-    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
-        Extra :mod:`skorch.callbacks` for the training loop.
-    mixed_precision : bool, default=False
-        If True, the training forward pass and loss run under bfloat16
-        autocast (on CUDA this needs a GPU with bf16 support; on CPU it works
-        everywhere but is only faster on CPUs with bf16 instructions). Weights,
-        optimizer state and inference stay float32.
-    compile : bool, default=False
-        If True, the training loss (forward pass included) is compiled with
-        :func:`torch.compile` for the fit. Compilation costs seconds to minutes
-        up front and pays off on long fits of small models on a GPU, where the
-        eager loop is bound by kernel launches. Inference stays eager.
+    {training_parameters}
 
     Attributes
     ----------
@@ -133,6 +93,12 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
 
     Notes
     -----
+    With ``early_stopping``, validation batches are *not* corrupted: the
+    validation loss is the clean reconstruction error (what :meth:`score`
+    measures), free of the noise of corruption draws. ``random_state`` seeds
+    every corruption draw too, and ``warm_start`` keeps the fitted
+    ``data_min_`` and ``data_max_`` with the weights.
+
     Scale features first (e.g. :class:`~sklearn.preprocessing.StandardScaler`
     or to [0, 1]) so that one ``noise_level`` fits them all.
 

@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseAutoEncoder
 from ._checks import warn
+from ._docstring import shared_docs
 from ._errors import batch_mean, split_batch, trim
 from ._modules import Network
 
@@ -38,6 +39,7 @@ class SparseCode(Network):
         return torch.zeros_like(z).scatter(1, top.indices, top.values)
 
 
+@shared_docs
 class SparseAutoEncoder(BaseAutoEncoder):
     """Autoencoder whose codes are sparse: most entries are zero or nearly so.
 
@@ -78,45 +80,7 @@ class SparseAutoEncoder(BaseAutoEncoder):
         Used only when ``architecture=None``.
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Activation between hidden layers. Used only when ``architecture=None``.
-    alpha : float, default=0.0
-        L2 penalty, applied as Adam's ``weight_decay``.
-    batch_size : int, default=256
-        Samples per training batch.
-    learning_rate_init : float, default=1e-3
-        Adam's learning rate.
-    max_iter : int, default=200
-        Maximum number of epochs.
-    early_stopping : bool, default=False
-        If True, hold out ``validation_fraction`` of the training data, stop
-        when its loss (reconstruction error plus penalty) has not improved by
-        ``tol`` for ``n_iter_no_change`` epochs and keep the best weights.
-    validation_fraction : float, default=0.1
-        Fraction of the training data held out when ``early_stopping=True``.
-    n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before stopping.
-    tol : float or None, default=1e-4
-        Minimum improvement of the monitored loss; ``None`` runs ``max_iter``
-        epochs unless early stopping decides.
-    warm_start : bool, default=False
-        If True, ``fit`` continues from the previous fit's weights.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling and the validation split.
-    verbose : int, default=0
-        0 is silent; 1 shows a progress bar; above 1 adds a line per epoch.
-    device : str or torch.device, default="auto"
-        Where to train and infer; ``"auto"`` is CUDA when available.
-    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
-        Extra :mod:`skorch.callbacks` for the training loop.
-    mixed_precision : bool, default=False
-        If True, the training forward pass and loss run under bfloat16
-        autocast (on CUDA this needs a GPU with bf16 support; on CPU it works
-        everywhere but is only faster on CPUs with bf16 instructions). Weights,
-        optimizer state and inference stay float32.
-    compile : bool, default=False
-        If True, the training loss (forward pass included) is compiled with
-        :func:`torch.compile` for the fit. Compilation costs seconds to minutes
-        up front and pays off on long fits of small models on a GPU, where the
-        eager loop is bound by kernel launches. Inference stays eager.
+    {training_parameters}
 
     Attributes
     ----------
@@ -152,6 +116,9 @@ class SparseAutoEncoder(BaseAutoEncoder):
 
     Notes
     -----
+    ``early_stopping`` monitors the training loss of the validation rows:
+    reconstruction error plus the sparsity penalty.
+
     :meth:`transform` returns the sparse codes; :meth:`inverse_transform`
     decodes any codes, sparse or not. With ``"topk"`` every row of
     :meth:`transform` has at most ``k`` non-zero entries.

@@ -15,6 +15,7 @@ from torch import nn
 
 from . import _inference
 from ._base import BaseAutoEncoder
+from ._docstring import shared_docs
 from ._errors import split_batch, squared_errors, trim, valid_steps
 from ._modules import Network
 
@@ -165,6 +166,7 @@ def _kl_to_prior(mean, log_var):
     return 0.5 * (mean**2 + torch.exp(log_var) - 1.0 - log_var).sum(-1)
 
 
+@shared_docs
 class VariationalAutoEncoder(BaseAutoEncoder):
     """Variational autoencoder (VAE) with a diagonal Gaussian latent.
 
@@ -205,49 +207,7 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         uses them in reverse. Used only when ``architecture=None``.
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Activation between layers. Used only when ``architecture=None``.
-    alpha : float, default=0.0
-        L2 penalty, applied as Adam's ``weight_decay``.
-    batch_size : int, default=256
-        Samples per training batch.
-    learning_rate_init : float, default=1e-3
-        Adam's learning rate.
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the training data).
-    early_stopping : bool, default=False
-        If True, hold out ``validation_fraction`` of the training data, stop
-        when its loss has not improved by ``tol`` for ``n_iter_no_change``
-        epochs, and keep the weights of the best epoch.
-    validation_fraction : float, default=0.1
-        Fraction of the training data held out when ``early_stopping=True``.
-    n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before stopping.
-    tol : float or None, default=1e-4
-        Minimum improvement of the monitored loss, in nats per sample.
-        ``None`` disables stopping on the training loss.
-    warm_start : bool, default=False
-        If True, ``fit`` continues from the weights of the previous fit.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling, the validation split, the
-        reparameterisation noise of training, and the noise of
-        :meth:`score_samples` (for ``None`` or a ``RandomState``, seeded once
-        per fit, so that a fitted model's scores repeat on every call).
-    verbose : int, default=0
-        0 is silent; 1 shows a progress bar per fit; above 1 adds a line per
-        epoch.
-    device : str or torch.device, default="auto"
-        Where to train and infer. ``"auto"`` is CUDA when available, else CPU.
-    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
-        Extra :mod:`skorch.callbacks` for the training loop.
-    mixed_precision : bool, default=False
-        If True, the training forward pass and loss run under bfloat16
-        autocast (on CUDA this needs a GPU with bf16 support; on CPU it works
-        everywhere but is only faster on CPUs with bf16 instructions). Weights,
-        optimizer state and inference stay float32.
-    compile : bool, default=False
-        If True, the training loss (forward pass included) is compiled with
-        :func:`torch.compile` for the fit. Compilation costs seconds to minutes
-        up front and pays off on long fits of small models on a GPU, where the
-        eager loop is bound by kernel launches. Inference stays eager.
+    {training_parameters}
 
     Attributes
     ----------
@@ -286,6 +246,10 @@ class VariationalAutoEncoder(BaseAutoEncoder):
 
     Notes
     -----
+    ``random_state`` also seeds the reparameterisation noise of training and
+    the noise of :meth:`score_samples` (for ``None`` or a ``RandomState``,
+    seeded once per fit, so that a fitted model's scores repeat on every call).
+
     :meth:`transform` returns the posterior mean, :meth:`posterior` its
     log-variance too, and :meth:`inverse_transform` the decoder mean (pixel
     probabilities for ``likelihood="bernoulli"``); :meth:`sample` draws from

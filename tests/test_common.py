@@ -55,3 +55,39 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+# ------------------------------------------- the parameters families share
+
+
+def test_every_family_shares_the_training_parameters_names_defaults_and_docs():
+    import inspect
+
+    from skae import (
+        AutoEncoder,
+        DenoisingAutoEncoder,
+        RecurrentAutoEncoder,
+        SparseAutoEncoder,
+        VariationalAutoEncoder,
+    )
+    from skae._base import BaseAutoEncoder
+    from skae._docstring import TRAINING_PARAMETERS
+
+    shared = [line.split(" : ")[0] for line in TRAINING_PARAMETERS.splitlines() if " : " in line]
+    assert shared[0] == "alpha" and shared[-1] == "compile" and len(shared) == 15
+    base = inspect.signature(BaseAutoEncoder).parameters
+    for family in (
+        AutoEncoder,
+        DenoisingAutoEncoder,
+        SparseAutoEncoder,
+        VariationalAutoEncoder,
+        RecurrentAutoEncoder,
+    ):
+        params = inspect.signature(family).parameters
+        for name in shared:
+            assert params[name].default == base[name].default, (family.__name__, name)
+        # The rendered docstring holds the shared block verbatim, in signature order.
+        doc = inspect.cleandoc(family.__doc__)
+        assert TRAINING_PARAMETERS.rstrip() in doc, family.__name__
+        documented = [ln.split(" : ")[0] for ln in doc.splitlines() if " : " in ln]
+        assert [p for p in params if p in documented] == [p for p in documented if p in params]
