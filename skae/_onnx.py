@@ -1,4 +1,11 @@
-"""Export of a fitted estimator's deterministic methods to ONNX."""
+"""Export of a fitted estimator's deterministic methods to ONNX.
+
+Three kinds of estimator export: a skae autoencoder (its codes,
+reconstructions, scores and errors), the :class:`~skae.AutoEncoderEnsemble`
+(its score) and an :class:`~skae.AnomalyDetector` around either (its score,
+decision function and labels). Every graph computes its errors with
+:mod:`skae._errors`.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +17,18 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._errors import sample_mean, squared_errors
+from ._errors import sample_mean, squared_errors, step_mean
 
-METHODS = ("transform", "inverse_transform", "score_samples")
+# What each kind of estimator exports.
+AUTOENCODER_METHODS = (
+    "transform",
+    "inverse_transform",
+    "score_samples",
+    "feature_errors",
+    "timestep_errors",
+)
+ENSEMBLE_METHODS = ("score_samples",)
+DETECTOR_METHODS = ("score_samples", "decision_function", "predict")
 
 
 class _Method(nn.Module):
@@ -60,35 +76,98 @@ class _Method(nn.Module):
         if self.method == "transform":
             return z  # (batch, n_components)
         x_hat = m.decode(z, x.shape[1] if self.sequential else None)
-        return -sample_mean(squared_errors(x_hat, x))  # (batch,)
+        err = squared_errors(x_hat, x)
+        if self.method == "feature_errors":
+            return self.from_network(err)  # in the input's form
+        if self.method == "timestep_errors":
+            return step_mean(err)  # (batch, time)
+        return -sample_mean(err)  # (batch,)
+
+
+class _EnsembleScore(nn.Module):
+    """:meth:`AutoEncoderEnsemble.score_samples` as one graph, in float32."""
+
+    def __init__(self, ensemble):
+        super().__init__()
+        from .ensemble import CLIP
+
+        self.clip = CLIP
+        self.code_density = bool(ensemble.code_density)
+        self.members = _copy_to_cpu(ensemble._members()[0])
+        for name in ("center", "scale", "error_median", "error_mad"):
+            self._add(name, getattr(ensemble, name + "_"))
+        for name in ("distance_median", "distance_mad"):
+            self._add(name, getattr(ensemble, name + "_"))
+
+    def _add(self, name, values):
+        self.register_buffer(name, torch.as_tensor(values, dtype=torch.float32))
+
+    def forward(self, x):
+        x = torch.clamp((x - self.center) / self.scale, -self.clip, self.clip)
+        codes = self.members.encode(x[None])  # (members, batch, width)
+        err = sample_mean(squared_errors(self.members.decode(codes), x), start_dim=2)
+        z = (err - self.error_median[:, None]) / self.error_mad[:, None]
+        if self.code_density:
+            distance = self.members.code_distance(codes)
+            z = (z + (distance - self.distance_median[:, None]) / self.distance_mad[:, None]) / 2
+        return -z.mean(0)  # (batch,)
+
+
+class _Detector(nn.Module):
+    """An :class:`AnomalyDetector`'s method on top of its estimator's score graph."""
+
+    def __init__(self, scorer: nn.Module, offset: float, method: str):
+        super().__init__()
+        self.scorer = scorer
+        self.method = method
+        self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32))
+
+    def forward(self, x):
+        scores = self.scorer(x)
+        if self.method == "score_samples":
+            return scores
+        decision = scores - self.offset
+        if self.method == "decision_function":
+            return decision
+        return 1 - 2 * (decision < 0).to(torch.int64)  # +1 inlier, -1 outlier
 
 
 def to_onnx(estimator, method: str = "transform", path=None, *, opset: int | None = None):
     """Export a method of a fitted skae estimator to an ONNX model.
 
-    The graph takes a float32 array named ``"X"`` and returns a float32 array
-    named ``"Y"``; the batch dimension (and, for sequences, the time
-    dimension) is dynamic. Run it with ONNX Runtime, from any language, with
-    neither Python nor torch. Needs the ``onnx`` extra
-    (``pip install skae[onnx]``).
+    The graph takes a float32 array named ``"X"`` and returns an array
+    named ``"Y"`` (float32; int64 labels for ``"predict"``); the batch
+    dimension (and, for sequences, the time dimension) is dynamic. Run it
+    with ONNX Runtime, from any language, with neither Python nor torch.
+    Needs the ``onnx`` extra (``pip install skae[onnx]``).
 
     Parameters
     ----------
     estimator : fitted skae estimator
-        An :class:`~skae.AutoEncoder`, :class:`~skae.DenoisingAutoEncoder`,
-        :class:`~skae.SparseAutoEncoder`, :class:`~skae.VariationalAutoEncoder`
-        or :class:`~skae.RecurrentAutoEncoder` (for an
-        :class:`~skae.AnomalyDetector`, export its ``estimator_``).
-    method : {"transform", "inverse_transform", "score_samples"}, default="transform"
-        The method to export. ``"score_samples"`` is the negative mean squared
-        reconstruction error, computed in float32 (skae computes it in
-        float64, so the two agree to float32 precision). The variational
-        family's ``score_samples`` draws random latent samples and is not
-        exported; its ``transform`` (the posterior mean) and
-        ``inverse_transform`` (the decoder mean) are deterministic and are.
-        A recurrent model exports for sequences of one length at a time
-        (3-D, or 2-D if it was fitted on 2-D input); its
-        ``inverse_transform`` decodes ``n_timesteps_in_`` steps.
+        One of:
+
+        - a skae autoencoder (:class:`~skae.AutoEncoder`,
+          :class:`~skae.DenoisingAutoEncoder`, :class:`~skae.SparseAutoEncoder`,
+          :class:`~skae.VariationalAutoEncoder`, :class:`~skae.RecurrentAutoEncoder`,
+          on any architecture): ``"transform"``, ``"inverse_transform"``,
+          ``"score_samples"``, ``"feature_errors"``, and for sequence
+          architectures ``"timestep_errors"``;
+        - an :class:`~skae.AutoEncoderEnsemble`: ``"score_samples"``;
+        - an :class:`~skae.AnomalyDetector` around either (the default
+          detector included): ``"score_samples"``, ``"decision_function"``
+          and ``"predict"``.
+    method : str, default="transform"
+        The method to export, one of those listed for the estimator.
+        Scores and errors are computed in float32 (skae computes them in
+        float64, so the two agree to float32 precision; a sample within
+        that precision of ``offset_`` may get the other label). The
+        variational family's ``score_samples`` draws random latent samples
+        and is not exported (nor, so, a detector around it); its
+        ``transform`` (the posterior mean), ``inverse_transform`` and
+        ``feature_errors`` (the decoder mean) are deterministic and are. A
+        sequence model exports for sequences of one length at a time (3-D,
+        or 2-D if it was fitted on 2-D input); its ``inverse_transform``
+        decodes ``n_timesteps_in_`` steps.
     path : str or path-like, default=None
         If given, the model is also written there (conventionally ``.onnx``).
     opset : int, default=None
@@ -103,7 +182,7 @@ def to_onnx(estimator, method: str = "transform", path=None, *, opset: int | Non
     --------
     >>> import numpy as np
     >>> import onnxruntime as ort
-    >>> from skae import AutoEncoder, to_onnx
+    >>> from skae import AnomalyDetector, AutoEncoder, to_onnx
     >>> X = np.random.RandomState(0).normal(size=(100, 6)).astype(np.float32)
     >>> ae = AutoEncoder(n_components=2, max_iter=5, random_state=0).fit(X)
     >>> model = to_onnx(ae, "transform")
@@ -113,30 +192,106 @@ def to_onnx(estimator, method: str = "transform", path=None, *, opset: int | Non
     (100, 2)
     >>> bool(np.allclose(codes, ae.transform(X), atol=1e-5))
     True
+
+    The default anomaly detector (an ensemble of autoencoders) exports its
+    labels too:
+
+    >>> detector = AnomalyDetector(random_state=0).fit(X)
+    >>> session = ort.InferenceSession(to_onnx(detector, "predict").SerializeToString())
+    >>> X_new = np.vstack([X[:3], np.full((1, 6), 50, dtype=np.float32)])
+    >>> labels = session.run(None, {"X": X_new})[0]  # int64, +1 inlier, -1 outlier
+    >>> bool((labels == detector.predict(X_new)).all()), int(labels[-1])
+    (True, -1)
     """
     try:
         import onnx
     except ImportError as exc:
         raise ImportError("to_onnx needs the onnx package: pip install skae[onnx]") from exc
-    from ._base import BaseAutoEncoder
 
+    wrapper, example, axes = _graph(estimator, method)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript exporter (dynamo=False) needs nothing beyond torch
+        # and handles recurrent layers; torch marks it deprecated.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+        # Tracing the recurrent layers' shape checks; the checks hold for any batch.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            buffer,
+            input_names=["X"],
+            output_names=["Y"],
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
+        )
+    model = onnx.load_from_string(buffer.getvalue())
+    if path is not None:
+        onnx.save(model, path)
+    return model
+
+
+def _check_method(estimator, method: str, allowed: tuple) -> None:
+    if method not in allowed:
+        raise ValueError(
+            f"method must be one of {allowed} for {type(estimator).__name__}, got {method!r}."
+        )
+
+
+def _graph(estimator, method: str):
+    """``(module, example input, dynamic axes)`` of ``estimator``'s ``method``."""
+    from ._base import BaseAutoEncoder
+    from .anomaly import AnomalyDetector
+    from .ensemble import AutoEncoderEnsemble
+
+    if isinstance(estimator, AnomalyDetector):
+        _check_method(estimator, method, DETECTOR_METHODS)
+        check_is_fitted(estimator)
+        inner = estimator.estimator_
+        if not isinstance(inner, BaseAutoEncoder | AutoEncoderEnsemble):
+            raise TypeError(
+                "to_onnx exports an AnomalyDetector whose estimator is skae's (the default "
+                f"AutoEncoderEnsemble, or a skae autoencoder); this one wraps "
+                f"{type(inner).__name__}."
+            )
+        scorer, example, axes = _graph(inner, "score_samples")
+        return _Detector(scorer, estimator.offset_, method), example, axes
+    if isinstance(estimator, AutoEncoderEnsemble):
+        _check_method(estimator, method, ENSEMBLE_METHODS)
+        check_is_fitted(estimator)
+        example = torch.zeros(2, estimator.n_features_in_)
+        return (
+            _EnsembleScore(estimator).eval(),
+            example,
+            {"X": {0: "n_samples"}, "Y": {0: "n_samples"}},
+        )
     if not isinstance(estimator, BaseAutoEncoder):
         raise TypeError(
-            "to_onnx exports a skae autoencoder (AutoEncoder, DenoisingAutoEncoder, "
-            "SparseAutoEncoder, VariationalAutoEncoder or RecurrentAutoEncoder); got "
-            f"{type(estimator).__name__}. For an AnomalyDetector, export its estimator_."
+            "to_onnx exports a fitted skae autoencoder (AutoEncoder, DenoisingAutoEncoder, "
+            "SparseAutoEncoder, VariationalAutoEncoder, RecurrentAutoEncoder), an "
+            f"AutoEncoderEnsemble or an AnomalyDetector around one; got {type(estimator).__name__}."
         )
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+    return _autoencoder_graph(estimator, method)
+
+
+def _autoencoder_graph(estimator, method: str):
+    _check_method(estimator, method, AUTOENCODER_METHODS)
     check_is_fitted(estimator)
+    sequences = estimator._sequential
+    if method == "timestep_errors" and not sequences:
+        raise ValueError(
+            f"timestep_errors exists for sequence architectures only; {type(estimator).__name__} "
+            f"was fitted with {type(estimator.architecture_).__name__}."
+        )
     if method == "score_samples" and hasattr(estimator, "n_importance_samples"):
         raise ValueError(
             f"{type(estimator).__name__}.score_samples draws random latent samples, so "
             "it has no deterministic graph to export; export 'transform' (the "
-            "posterior mean) or 'inverse_transform' (the decoder mean)."
+            "posterior mean), 'inverse_transform' or 'feature_errors' (the decoder mean)."
         )
 
-    sequences = estimator._sequential
     form = estimator._fit_form
     n_timesteps = None
     if sequences and method == "inverse_transform":
@@ -162,29 +317,9 @@ def to_onnx(estimator, method: str = "transform", path=None, *, opset: int | Non
         example = wrapper.from_network(torch.zeros(2, *estimator.input_shape_))
         axes = {"X": {0: "n_samples"}}
     axes["Y"] = {0: "n_samples"}
-
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        # The TorchScript exporter (dynamo=False) needs nothing beyond torch
-        # and handles recurrent layers; torch marks it deprecated.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", category=UserWarning, module="torch")
-        # Tracing the recurrent layers' shape checks; the checks hold for any batch.
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(
-            wrapper,
-            (example,),
-            buffer,
-            input_names=["X"],
-            output_names=["Y"],
-            dynamic_axes=axes,
-            opset_version=opset,
-            dynamo=False,
-        )
-    model = onnx.load_from_string(buffer.getvalue())
-    if path is not None:
-        onnx.save(model, path)
-    return model
+    if sequences and method in ("feature_errors", "timestep_errors"):
+        axes["Y"] = {0: "n_samples", 1: "n_timesteps"}
+    return wrapper, example, axes
 
 
 def _copy_to_cpu(module: nn.Module) -> nn.Module:
