@@ -340,49 +340,21 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         ``warm_start=True``. ``fit_data_parallel`` adds its callback to this
         path; ``ChunkedData`` streams through it.
         """
-        check_params(self)
         continuing = hasattr(self, "net_") and (incremental or self.warm_start)
-        how = "partial_fit" if incremental else "warm_start=True"
-        if continuing:
-            check_same_module(self, how)
-        else:
-            # The architecture the module is built from is fitted state.
-            self.architecture_ = clone(self._configured_architecture())
-            self.architecture_._checked_kind()
-        chunked = isinstance(X, ChunkedData)
-        first = X.first_chunk() if chunked else X
-        arrays, spec = self._read_input(first, reset=not (continuing and incremental))
-        if continuing and not incremental:
-            check_same_input(spec.sample_shape, self.input_shape_, self._sequential, how)
-        if not (continuing and incremental):
-            self._record_input(spec)
-        if not continuing or not incremental:
-            self._prepare_fit(*arrays)
-
-        if incremental:
-            device = torch.device(self.net_.device) if continuing else resolve_device(self.device)
-            if not hasattr(self, "_partial_fit_seed"):
-                # One seed per estimator; each call reseeds from it and the number
-                # of epochs so far, so a replayed sequence of chunks replays the fit.
-                self._partial_fit_seed = draw_seed(self.random_state)
-            seed = self._partial_fit_seed + getattr(self, "n_iter_", 0)
-        else:
-            device, seed = resolve_device(self.device), draw_seed(self.random_state)
-
+        arrays = self._start(X, continuing, incremental)
+        device, seed = self._device_and_seed(continuing, incremental)
         with forked_rng(device):
             torch.manual_seed(seed)
             if continuing and incremental:
                 net = self.net_
+                train, _ = training_data(self, X, arrays, device, incremental)
+                net.loss_fn = training_loss(self, net.module_, device)
             else:
                 module = self.net_.module_ if continuing else self._new_module(arrays)
-                net = None
-            train, valid = training_data(self, X if chunked else arrays, device, incremental)
-            if net is None:
+                train, valid = training_data(self, X, arrays, device, incremental)
                 net = make_net(self, module, device, valid)
             if incremental:
                 continue_incrementally(net)
-            if continuing and incremental:
-                net.loss_fn = training_loss(self, net.module_, device)
             try:
                 if incremental:
                     net.partial_fit(train, epochs=1)
@@ -393,6 +365,42 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
                 # keeps the plain loss.
                 net.loss_fn = self._loss
         self._record_training(net, continuing, incremental)
+
+    def _start(self, X, continuing: bool, incremental: bool) -> tuple:
+        """The checks before training; return the validated arrays (a stream's first chunk).
+
+        A new module gets a fresh copy of the architecture (fitted state) and
+        records the input; a continued one must keep its module and input.
+        """
+        check_params(self)
+        how = "partial_fit" if incremental else "warm_start=True"
+        if continuing:
+            check_same_module(self, how)
+        else:
+            self.architecture_ = clone(self._configured_architecture())
+            self.architecture_._checked_kind()
+        first = X.first_chunk() if isinstance(X, ChunkedData) else X
+        arrays, spec = self._read_input(first, reset=not (continuing and incremental))
+        if continuing and not incremental:
+            check_same_input(spec.sample_shape, self.input_shape_, self._sequential, how)
+        if not (continuing and incremental):
+            self._record_input(spec)
+            self._prepare_fit(*arrays)
+        return arrays
+
+    def _device_and_seed(self, continuing: bool, incremental: bool) -> tuple:
+        """Where this call trains and the seed of its RNG.
+
+        ``partial_fit`` draws one seed per estimator and reseeds each call from
+        it and the number of epochs so far, so a replayed sequence of chunks
+        replays the fit; it trains where the fitted net lives.
+        """
+        if not incremental:
+            return resolve_device(self.device), draw_seed(self.random_state)
+        device = torch.device(self.net_.device) if continuing else resolve_device(self.device)
+        if not hasattr(self, "_partial_fit_seed"):
+            self._partial_fit_seed = draw_seed(self.random_state)
+        return device, self._partial_fit_seed + getattr(self, "n_iter_", 0)
 
     def _new_module(self, arrays) -> torch.nn.Module:
         """A new module for the training data ``arrays``, checked on their first rows."""

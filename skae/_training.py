@@ -51,24 +51,25 @@ def transaction(est):
         raise
 
 
-def training_data(est, data, device: torch.device, incremental: bool):
-    """``(train, valid)`` datasets from validated arrays or a :class:`ChunkedData`.
+def training_data(est, X, arrays, device: torch.device, incremental: bool):
+    """``(train, valid)`` datasets: a stream of ``X`` if it is a :class:`ChunkedData`,
+    else the validated ``arrays``.
 
     The training data go to the device once, unless they would take more
     than half of its free memory: then they stay on the host and batches are
     streamed. ``valid`` is the ``early_stopping`` split (never in
     ``partial_fit``, which holds nothing out), else None.
     """
-    if isinstance(data, ChunkedData):
+    if isinstance(X, ChunkedData):
         if est.early_stopping and not incremental:
             raise ValueError(
                 "early_stopping=True holds out a validation set in memory, which "
                 "ChunkedData (streamed training data) does not allow; use "
                 "early_stopping=False, or validate on a held-out array yourself."
             )
-        return data._stream(lambda chunk: est._validate_input(chunk, reset=False)), None
-    home = data_home(data, device)
-    train = tuple(to_device(a, home, device) for a in data)
+        return X._stream(lambda chunk: est._validate_input(chunk, reset=False)), None
+    home = data_home(arrays, device)
+    train = tuple(to_device(a, home, device) for a in arrays)
     if incremental or not est.early_stopping:
         return TensorDataset(*train), None
     train, valid = split_rows(train, est.validation_fraction)
