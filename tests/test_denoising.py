@@ -1,5 +1,7 @@
-"""Behaviour of DenoisingAutoEncoder: corruption in training only, its statistics, denoising."""
+"""The DenoisingAutoEncoder family (skae.denoising): corruption in training only, its
+statistics, denoising."""
 
+import _settings
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,8 @@ from skorch.callbacks import Callback
 
 from skae import AutoEncoder, DenoisingAutoEncoder
 
-FAST = dict(hidden_layer_sizes=(16,), batch_size=100, tol=None, device="cpu")
+# Every fit here sets its own max_iter and random_state.
+FAST = {**_settings.FAST, "hidden_layer_sizes": (16,), "batch_size": 100, "tol": None}
 
 
 class RecordTrainingInputs(Callback):

@@ -17,6 +17,7 @@ import os
 import warnings
 from collections import Counter
 
+import _settings
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -48,8 +49,8 @@ settings.load_profile("fuzz" if os.environ.get("SKAE_FUZZ") else "ci")
 
 OUTCOMES: Counter = Counter()
 N_FEATURES = 4
-FAST = dict(hidden_layer_sizes=(6,), max_iter=2, random_state=0, device="cpu")
-FAST_RNN = dict(hidden_size=4, max_iter=2, random_state=0, device="cpu")
+FAST = {**_settings.FAST, "hidden_layer_sizes": (6,), "max_iter": 2}
+FAST_RNN = {**_settings.FAST_RNN, "max_iter": 2}
 FAMILIES = {
     "AutoEncoder": AutoEncoder(2, **FAST),
     "DenoisingAutoEncoder": DenoisingAutoEncoder(2, **FAST),

@@ -1,12 +1,14 @@
-"""Tests of RecurrentAutoEncoder: input forms, padding, anomaly scores, errors."""
+"""The RecurrentAutoEncoder family (skae.recurrent): input forms, padding, anomaly scores,
+errors."""
 
 import numpy as np
 import pytest
 import torch
+from _settings import FAST_RNN
 
 from skae import RecurrentAutoEncoder
 
-SMALL = dict(n_components=3, hidden_size=8, max_iter=5, tol=None, random_state=0, device="cpu")
+SMALL = {**FAST_RNN, "n_components": 3, "hidden_size": 8, "max_iter": 5, "tol": None}
 
 
 @pytest.fixture
