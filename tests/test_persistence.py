@@ -1,5 +1,5 @@
-"""Saving and loading: a fitted estimator's state is plain data, so skops can
-load it without trusting torch, and a crafted file cannot run code that way."""
+"""Saving and loading (skae._persistence): a fitted estimator's state is plain data, so
+skops can load it without trusting torch, and a crafted file cannot run code that way."""
 
 import io
 import os
@@ -11,8 +11,9 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from _settings import FAST, FAST_RNN, family_id
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from skae import (
     AnomalyDetector,
@@ -25,19 +26,14 @@ from skae import (
 
 sio = pytest.importorskip("skops.io", reason="needs the skops extra: pip install skae[skops]")
 
-FAST = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, device="cpu")
 ESTIMATORS = [
     AutoEncoder(2, **FAST),
     DenoisingAutoEncoder(2, **FAST),
     SparseAutoEncoder(4, **FAST),
     VariationalAutoEncoder(2, **FAST),
-    RecurrentAutoEncoder(2, hidden_size=4, max_iter=3, random_state=0, device="cpu"),
+    RecurrentAutoEncoder(2, **FAST_RNN),
     AnomalyDetector(AutoEncoder(2, **FAST)),
 ]
-
-
-def family_id(est):
-    return type(est).__name__
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +118,40 @@ def test_model_saved_from_cuda_loads_on_the_cpu_by_every_route(X, monkeypatch):
             loaded = load()
         assert str(loaded.net_.device) == "cpu"
         np.testing.assert_array_equal(loaded.transform(X), ae.transform(X))
+
+
+def test_clone_pickle_and_joblib_round_trips(X_120x6, fitted_autoencoder, tmp_path):
+    expected = fitted_autoencoder.transform(X_120x6)
+    unpickled = pickle.loads(pickle.dumps(fitted_autoencoder))
+    np.testing.assert_array_equal(unpickled.transform(X_120x6), expected)
+    np.testing.assert_array_equal(
+        unpickled.score_samples(X_120x6), fitted_autoencoder.score_samples(X_120x6)
+    )
+    joblib.dump(fitted_autoencoder, tmp_path / "ae.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "ae.joblib").transform(X_120x6), expected)
+    cloned = clone(fitted_autoencoder)
+    assert cloned.get_params() == fitted_autoencoder.get_params()
+    with pytest.raises(NotFittedError):
+        cloned.transform(X_120x6)
+    np.testing.assert_array_equal(cloned.fit(X_120x6).transform(X_120x6), expected)
+
+
+def test_model_saved_on_cuda_loads_on_a_cpu_only_machine(X_120x6, fitted_autoencoder):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; test_fit_and_reload_on_cuda covers it")
+    # Pretend the net trained on CUDA: on unpickling without CUDA, skorch must
+    # map its tensors to the CPU and say so, and skae must then infer there.
+    model = pickle.loads(pickle.dumps(fitted_autoencoder))
+    model.net_.device = "cuda"
+    buffer = io.BytesIO()
+    pickle.dump(model, buffer)
+    buffer.seek(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = pickle.load(buffer)
+    assert any("no CUDA devices are available" in str(w.message) for w in caught)
+    assert str(loaded.net_.device) == "cpu"
+    np.testing.assert_array_equal(loaded.transform(X_120x6), fitted_autoencoder.transform(X_120x6))
 
 
 # --------------------------------------------------------------- payloads

@@ -1,8 +1,10 @@
-"""Behaviour of SparseAutoEncoder: top-k codes, L1 and KL sparsity, parameter checks."""
+"""The SparseAutoEncoder family (skae.sparse): top-k codes, L1 and KL sparsity, parameter checks."""
 
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
+from sklearn.preprocessing import MinMaxScaler
 
 from skae import AutoEncoder, SparseAutoEncoder
 
@@ -33,6 +35,13 @@ def test_topk_codes_keep_the_k_largest_entries_per_row(X, k):
     np.testing.assert_allclose(
         -model.score_samples(X), ((model.inverse_transform(codes) - X) ** 2).mean(1), rtol=1e-4
     )
+
+
+def test_sparse_defaults_keep_code_units_alive_on_minmax_digits():
+    X = MinMaxScaler().fit_transform(load_digits().data[::3])
+    codes = SparseAutoEncoder(random_state=0, max_iter=60, device="cpu").fit_transform(X)
+    # With the old default (sparsity_weight=0.1) every unit died on this data.
+    assert (codes != 0).any(axis=0).sum() >= 4
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

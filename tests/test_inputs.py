@@ -1,0 +1,168 @@
+"""Reading inputs (skae._inputs): the forms X comes in (pandas, sparse matrices and arrays,
+lists of sequences), bad input refused before anything is fitted, outputs in the input's form."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from _settings import FAST, FAST_16, FAST_BATCHES, FAST_RNN
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import get_tags
+from sklearn.utils.validation import check_is_fitted
+
+from skae import (
+    AnomalyDetector,
+    AutoEncoder,
+    RecurrentAutoEncoder,
+    VariationalAutoEncoder,
+)
+
+
+@pytest.fixture(scope="module")
+def X(X_120x6):
+    return X_120x6
+
+
+@pytest.fixture(scope="module")
+def fitted(fitted_autoencoder):
+    return fitted_autoencoder
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+BAD_INPUTS = {
+    "nan": (np.array([[0.0, np.nan], [1.0, 2.0]]), ValueError, "NaN"),
+    "inf": (np.array([[0.0, np.inf], [1.0, 2.0]]), ValueError, "infinity"),
+    "1-D": (np.arange(5.0), ValueError, "Expected 2D array"),
+    "3-D": (np.zeros((4, 2, 2)), ValueError, "Found array with dim 3"),
+    "empty": (np.zeros((0, 3)), ValueError, "0 sample"),
+    "strings": (np.array([["a", "b"], ["c", "d"]], dtype=object), ValueError, "could not convert"),
+    "complex": (np.array([[1 + 1j, 2], [3, 4]]), ValueError, "Complex data not supported"),
+    "sparse-nan": (sp.csr_matrix(np.array([[0.0, np.nan], [1.0, 2.0]])), ValueError, "NaN"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_fit_rejects_bad_input_and_stays_unfitted(name):
+    X_bad, error, message = BAD_INPUTS[name]
+    ae = AutoEncoder(n_components=2, **FAST_16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
+        with pytest.raises(error, match=message):
+            ae.fit(X_bad)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(ae)
+
+
+@pytest.mark.parametrize("name", ["nan", "inf", "1-D", "3-D", "empty", "sparse-nan"])
+def test_transform_and_score_reject_bad_input(fitted, name):
+    X_bad, error, message = BAD_INPUTS[name]
+    for method in (fitted.transform, fitted.score_samples):
+        with pytest.raises(error, match=message):
+            method(X_bad)
+
+
+def test_transform_rejects_wrong_feature_count(X, fitted):
+    with pytest.raises(ValueError, match="X has 4 features, but AutoEncoder is expecting 6"):
+        fitted.transform(X[:, :4])
+
+
+def test_inverse_transform_rejects_wrong_code_width(fitted):
+    with pytest.raises(ValueError, match="decodes codes of n_components=3"):
+        fitted.inverse_transform(np.zeros((2, 5)))
+
+
+def test_anomaly_detector_rejects_values_beyond_float32_range(X_40x5):
+    detector = AnomalyDetector(AutoEncoder(2, **FAST)).fit(X_40x5)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        detector.predict(np.full((2, 5), 1e39))
+
+
+# ------------------------------------------------------------------------------- pandas
+
+
+def test_pandas_in_and_pandas_out(X, fitted):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        X, columns=[f"f{i}" for i in range(X.shape[1])], index=np.arange(len(X)) + 7
+    )
+    ae = AutoEncoder(n_components=3, **FAST_16).set_output(transform="pandas").fit(frame)
+    out = ae.transform(frame)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == ["autoencoder0", "autoencoder1", "autoencoder2"]
+    assert list(out.index) == list(frame.index)
+    assert list(ae.feature_names_in_) == list(frame.columns)
+    np.testing.assert_array_equal(out.to_numpy(), fitted.transform(X))
+
+
+# ------------------------------------------------------------------------- sparse input
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [sp.csc_matrix, sp.csr_array, sp.csc_array, sp.coo_matrix],
+    ids=["csc_matrix", "csr_array", "csc_array", "coo_matrix"],
+)
+def test_other_sparse_formats_give_the_csr_model(convert, X_sparse):
+    ae = AutoEncoder(n_components=3, **FAST_BATCHES)
+    reference = clone(ae).fit(X_sparse).transform(X_sparse)
+    codes = clone(ae).fit(convert(X_sparse)).transform(convert(X_sparse))
+    np.testing.assert_allclose(codes, reference, atol=1e-6)
+
+
+def test_float32_sparse_input_gives_float32_codes(X_sparse):
+    X32 = X_sparse.astype(np.float32)
+    assert AutoEncoder(n_components=3, **FAST_BATCHES).fit(X32).transform(X32).dtype == np.float32
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_sparse_input_with_non_finite_values_is_rejected(bad):
+    X = sp.csr_matrix(np.array([[0.0, bad], [1.0, 0.0]]))
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        AutoEncoder(n_components=1, **FAST_BATCHES).fit(X)
+
+
+def test_bernoulli_range_is_checked_on_sparse_values(X_sparse):
+    vae = VariationalAutoEncoder(n_components=2, likelihood="bernoulli", **FAST_BATCHES)
+    X = X_sparse.copy()
+    X.data[0] = 1.5
+    with pytest.raises(ValueError, match=r"needs X in \[0, 1\], got values in \[0, 1.5\]"):
+        vae.fit(X)
+    X.data[0] = -0.5
+    with pytest.raises(ValueError, match=r"got values in \[-0.5, "):
+        vae.fit(X)
+
+
+def test_recurrent_rejects_sparse_input_clearly(X_sparse):
+    rae = RecurrentAutoEncoder(n_components=2, hidden_size=4, max_iter=1, device="cpu")
+    assert not get_tags(rae).input_tags.sparse
+    with pytest.raises(TypeError, match="does not accept sparse input"):
+        rae.fit(X_sparse)
+    with pytest.raises(TypeError, match="does not accept sparse input"):
+        rae.fit([X_sparse[:5], X_sparse[5:12]])
+    fitted = clone(rae).fit(X_sparse.toarray())
+    with pytest.raises(TypeError, match="does not accept sparse input"):
+        fitted.transform(X_sparse)
+
+
+# ---------------------------------------------------------------------------- sequences
+
+
+def test_recurrent_takes_a_list_of_1d_sequences():
+    rng = np.random.RandomState(0)
+    seqs = [rng.normal(size=n) for n in (5, 8, 3, 6)]
+    model = RecurrentAutoEncoder(2, **FAST_RNN).fit(seqs)
+    assert model.n_features_per_step_ == 1
+    assert model.transform(seqs).shape == (4, 2)
+    errors = model.timestep_errors(seqs)
+    assert [len(e) for e in errors] == [5, 8, 3, 6]
+    as_2d = [s[:, None] for s in seqs]
+    np.testing.assert_allclose(model.score_samples(seqs), model.score_samples(as_2d))
+
+
+def test_recurrent_rejects_zero_length_sequences():
+    with pytest.raises(ValueError, match="no time steps"):
+        RecurrentAutoEncoder(2, **FAST_RNN).fit(np.zeros((4, 0, 2)))
