@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, EpochTimer
+from skorch.callbacks import Callback, EarlyStopping, EpochTimer
 from skorch.utils import TeeGenerator
 
 from ._batching import TensorBatchIterator, TensorDataset
@@ -65,6 +65,29 @@ class SkaeNet(NeuralNet):
             for _, cb in getattr(self, "callbacks_", [])
         )
 
+    def notify(self, method_name, **cb_kwargs):
+        # As skorch's, but only callbacks that override the hook are called:
+        # skae's end-of-training checks act once per fit, and calling their
+        # no-op batch hooks would cost a small model's step several Python calls.
+        getattr(self, method_name)(self, **cb_kwargs)
+        for cb in self._listeners(method_name):
+            getattr(cb, method_name)(self, **cb_kwargs)
+
+    def _listeners(self, method_name: str) -> list:
+        """The callbacks whose class overrides ``method_name``.
+
+        Cached while ``callbacks_`` is the same list with the same length (the
+        cache holds the list, so its identity cannot be reused).
+        """
+        callbacks = getattr(self, "callbacks_", [])
+        cache = self.__dict__.setdefault("_listener_cache", {})
+        entry = cache.get(method_name)
+        if entry is None or entry[0] is not callbacks or entry[1] != len(callbacks):
+            base = getattr(Callback, method_name, None)
+            found = [cb for _, cb in callbacks if getattr(type(cb), method_name, None) is not base]
+            entry = cache[method_name] = (callbacks, len(callbacks), found)
+        return entry[2]
+
     def get_default_callbacks(self):
         # skorch's defaults score from per-batch history rows and print a
         # table; skae records epoch losses itself and prints through its own
@@ -95,12 +118,13 @@ class SkaeNet(NeuralNet):
         # step is taken directly. Gradient callbacks are still notified.
         self._zero_grad_optimizer()
         step = self.train_step_single(batch, **fit_params)
-        self.notify(
-            "on_grad_computed",
-            named_parameters=TeeGenerator(self.get_all_learnable_params()),
-            batch=batch,
-            training=True,
-        )
+        if self._listeners("on_grad_computed"):
+            self.notify(
+                "on_grad_computed",
+                named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                batch=batch,
+                training=True,
+            )
         self._step_optimizer(None)
         return step
 
