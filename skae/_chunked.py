@@ -295,3 +295,39 @@ class _ChunkBatches:
         if self.device.type == "cuda":
             return t.pin_memory().to(self.device, non_blocking=True)
         return t.to(self.device)
+
+
+def reservoir_sample(data: ChunkedData, capacity: int, rng, read) -> tuple:
+    """One pass over ``data``: ``(rows, their row numbers, n_samples)``.
+
+    ``read(chunk, first)`` checks a chunk and returns it as a dense array.
+    Up to ``capacity`` rows are kept, a uniform sample without replacement
+    (Vitter's Algorithm R, seeded by ``rng``, which it draws from only once the
+    reservoir is full). With no more rows than that, all are kept in order and
+    the row numbers are None.
+    """
+    parts, kept, ids, seen = [], None, None, 0
+    for chunk in data._in_order():
+        chunk = read(chunk, seen == 0)
+        fill = max(0, min(len(chunk), capacity - seen)) if kept is None else 0
+        if fill:
+            parts.append(chunk[:fill])
+        rest = chunk[fill:]
+        if len(rest):
+            if kept is None:
+                kept, ids, parts = np.concatenate(parts), np.arange(capacity), None
+            numbers = np.arange(seen + fill, seen + len(chunk), dtype=np.int64)
+            slots = rng.randint(0, numbers + 1, dtype=np.int64)
+            hit = np.flatnonzero(slots < capacity)
+            # Row i replaces slot j with probability capacity / (i + 1); a later
+            # row drawing the same slot replaces the earlier one.
+            _, last = np.unique(slots[hit][::-1], return_index=True)
+            hit = hit[len(hit) - 1 - last]
+            kept[slots[hit]] = rest[hit]
+            ids[slots[hit]] = numbers[hit]
+        seen += len(chunk)
+    if seen == 0:
+        raise ValueError("ChunkedData's source yielded no chunk; expected at least one.")
+    if kept is None:
+        return np.concatenate(parts), None, seen
+    return kept, ids, seen

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _errors, _inference
-from ._chunked import ChunkedData
+from ._chunked import ChunkedData, reservoir_sample
 from ._device import check_float32_range, forked_rng, resolve_device, to_device
 from ._inference import batched, check_output_size
 from ._inputs import FLOAT_DTYPES
@@ -262,7 +262,11 @@ class AutoEncoderEnsemble(BaseEstimator):
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         if isinstance(X, ChunkedData):
-            X, row_ids, n_samples = self._reservoir(X, rng)
+            X, row_ids, n_samples = reservoir_sample(X, MAX_STATISTICS_ROWS, rng, self._read_chunk)
+            if n_samples < 2:
+                raise ValueError(
+                    f"ChunkedData holds {n_samples} sample; AutoEncoderEnsemble needs at least 2."
+                )
         else:
             X = self._validate(X, reset=True)
             row_ids, n_samples = None, X.shape[0]
@@ -319,46 +323,10 @@ class AutoEncoderEnsemble(BaseEstimator):
         # The trained members score until the next fit (not pickled; see __getstate__).
         self._members_cache = _MembersCache(device, net)
 
-    def _reservoir(self, data: ChunkedData, rng) -> tuple[np.ndarray, np.ndarray | None, int]:
-        """One pass over ``data``: ``(rows, their row numbers, n_samples)``.
-
-        Up to :data:`MAX_STATISTICS_ROWS` rows are kept, a uniform sample
-        without replacement (Algorithm R, seeded by ``rng``, which it draws
-        from only once the reservoir is full). With no more rows than that,
-        all are kept in order and the row numbers are None.
-        """
-        cap = MAX_STATISTICS_ROWS
-        parts, kept, ids, seen = [], None, None, 0
-        for chunk in data._in_order():
-            chunk = self._validate(chunk, reset=seen == 0, min_samples=1)
-            if sp.issparse(chunk):
-                chunk = chunk.toarray()
-            fill = max(0, min(len(chunk), cap - seen)) if kept is None else 0
-            if fill:
-                parts.append(chunk[:fill])
-            rest = chunk[fill:]
-            if len(rest):
-                if kept is None:
-                    kept, ids, parts = np.concatenate(parts), np.arange(cap), None
-                numbers = np.arange(seen + fill, seen + len(chunk), dtype=np.int64)
-                slots = rng.randint(0, numbers + 1, dtype=np.int64)
-                hit = np.flatnonzero(slots < cap)
-                # Row i replaces slot j with probability cap / (i + 1); a later
-                # row drawing the same slot replaces the earlier one.
-                _, last = np.unique(slots[hit][::-1], return_index=True)
-                hit = hit[len(hit) - 1 - last]
-                kept[slots[hit]] = rest[hit]
-                ids[slots[hit]] = numbers[hit]
-            seen += len(chunk)
-        if seen == 0:
-            raise ValueError("ChunkedData's source yielded no chunk; expected at least one.")
-        if seen < 2:
-            raise ValueError(
-                f"ChunkedData holds {seen} sample; AutoEncoderEnsemble needs at least 2."
-            )
-        if kept is None:
-            return np.concatenate(parts), None, seen
-        return kept, ids, seen
+    def _read_chunk(self, chunk, first: bool) -> np.ndarray:
+        """A checked chunk of a ChunkedData, dense (the reservoir is)."""
+        chunk = self._validate(chunk, reset=first, min_samples=1)
+        return chunk.toarray() if sp.issparse(chunk) else chunk
 
     # ----------------------------------------------------------- inference
 
