@@ -375,16 +375,7 @@ class AutoEncoderEnsemble(BaseEstimator):
                 err = torch.stack([err, net.code_distance(codes)], dim=-1)
             return err.transpose(0, 1)  # rows first, as batched gathers them
 
-        out = batched(
-            errors,
-            net,
-            device,
-            rows,
-            rows=self._inference_rows(net.n_members, rows.shape[1]),
-            overflow="high",
-            name=type(self).__name__,
-            out_dtype=np.float64,
-        )
+        out = self._batched(errors, net, device, rows)
         if not distances:
             return np.ascontiguousarray(out.T), None
         return np.ascontiguousarray(out[..., 0].T), np.ascontiguousarray(out[..., 1].T)
@@ -462,13 +453,16 @@ class AutoEncoderEnsemble(BaseEstimator):
             err = _errors.squared_errors(net.decode(net.encode(batch[None])), batch)
             return (err * weight).mean(0)
 
-        rows = _ScaledRows(X, self.center_, self.scale_)
+        return self._batched(errors, net, device, _ScaledRows(X, self.center_, self.scale_))
+
+    def _batched(self, fn, net, device, rows) -> np.ndarray:
+        """``fn(net, batch)`` over the scaled ``rows`` in bounded batches, in float64."""
         return batched(
-            errors,
+            fn,
             net,
             device,
             rows,
-            rows=self._inference_rows(net.n_members, X.shape[1]),
+            rows=self._inference_rows(net.n_members, rows.shape[1]),
             overflow="high",
             name=type(self).__name__,
             out_dtype=np.float64,
