@@ -58,7 +58,7 @@ print(
 detectors = {
     "AutoEncoder": make_pipeline(
         MinMaxScaler(),
-        AnomalyDetector(AutoEncoder(n_components=4, max_iter=100, random_state=0)),
+        AnomalyDetector(AutoEncoder(n_components=4, max_iter=100, tol=None, random_state=0)),
     ),
     "PCA": make_pipeline(MinMaxScaler(), AnomalyDetector(PCA(n_components=4, random_state=0))),
     "IsolationForest": make_pipeline(MinMaxScaler(), IsolationForest(random_state=0)),

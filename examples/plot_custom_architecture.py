@@ -93,7 +93,7 @@ X_train, X_test = train_test_split(X, test_size=0.3, random_state=0)
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest
 ae = AutoEncoder(
-    8, architecture=ResidualMLP(), max_iter=60, learning_rate_init=3e-3, random_state=0
+    8, architecture=ResidualMLP(), max_iter=60, tol=None, learning_rate_init=3e-3, random_state=0
 )
 ae.fit(X_train)
 pca = PCA(8).fit(X_train)
@@ -113,7 +113,12 @@ print(
 # ``scoring=`` it maximises ``score``, the negative reconstruction error.
 search = GridSearchCV(
     AutoEncoder(
-        8, architecture=ResidualMLP(), max_iter=30, learning_rate_init=3e-3, random_state=0
+        8,
+        architecture=ResidualMLP(),
+        max_iter=30,
+        tol=None,
+        learning_rate_init=3e-3,
+        random_state=0,
     ),
     {"architecture__width": [16, 64], "architecture__depth": [1, 2]},
     cv=3,
@@ -131,6 +136,7 @@ vae = VariationalAutoEncoder(
     architecture=ResidualMLP(),
     likelihood="bernoulli",
     max_iter=60,
+    tol=None,
     learning_rate_init=3e-3,
     random_state=0,
 ).fit(X_train)

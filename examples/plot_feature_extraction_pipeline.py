@@ -42,7 +42,7 @@ sizes = [2, 4, 8, 16]
 param_grid = [
     {"reduce": [PCA(random_state=0)], "reduce__n_components": sizes},
     {
-        "reduce": [AutoEncoder(hidden_layer_sizes=(128,), max_iter=60, random_state=0)],
+        "reduce": [AutoEncoder(hidden_layer_sizes=(128,), max_iter=60, tol=None, random_state=0)],
         "reduce__n_components": sizes,
     },
 ]
@@ -101,7 +101,7 @@ S_train, S_test = scaler.transform(X_train), scaler.transform(X_test)
 models = {
     "PCA": PCA(n_components=4, random_state=0).fit(S_train),
     "AutoEncoder": AutoEncoder(
-        n_components=4, hidden_layer_sizes=(128,), max_iter=60, random_state=0
+        n_components=4, hidden_layer_sizes=(128,), max_iter=60, tol=None, random_state=0
     ).fit(S_train),
 }
 shown = S_test[:8]

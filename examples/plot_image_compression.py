@@ -59,6 +59,7 @@ for k in (2, 4, 8, 16):
         k,
         architecture=Convolutional2D((8, 8), channels=(16, 32)),
         max_iter=60,
+        tol=None,
         batch_size=64,
         learning_rate_init=3e-3,
         random_state=0,

@@ -34,6 +34,7 @@ sparse = SparseAutoEncoder(
     hidden_layer_sizes=(),
     batch_size=64,
     max_iter=100,
+    tol=None,
     random_state=0,
 ).fit(X_train)
 dense = AutoEncoder(

@@ -119,6 +119,7 @@ def recurrent(n_components):
         batch_size=32,
         learning_rate_init=3e-3,
         max_iter=8,
+        tol=None,
         random_state=0,
     )
 

@@ -1,5 +1,6 @@
 """scikit-learn's own estimator checks over every public skae estimator."""
 
+import _settings
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skae import (
@@ -13,8 +14,8 @@ from skae import (
 )
 
 # Small, quick settings: the checks fit dozens of times on tiny data.
-FAST = dict(hidden_layer_sizes=(16,), max_iter=20, random_state=0, device="cpu")
-FAST_RECURRENT = dict(hidden_size=8, max_iter=20, random_state=0, device="cpu")
+FAST = {**_settings.FAST_16, "max_iter": 20}
+FAST_RECURRENT = {**_settings.FAST_RNN, "hidden_size": 8, "max_iter": 20}
 
 ESTIMATORS = [
     AutoEncoder(n_components=2, **FAST),

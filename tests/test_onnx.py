@@ -3,6 +3,7 @@
 import functools
 import warnings
 
+import _settings
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -24,8 +25,8 @@ from skae.architectures import Convolutional1D, Convolutional2D, Recurrent
 ort = pytest.importorskip("onnxruntime", reason="needs the onnx extra: pip install skae[onnx]")
 pytest.importorskip("onnx", reason="needs the onnx extra: pip install skae[onnx]")
 
-FAST = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0, device="cpu")
-FAST_RNN = dict(hidden_size=6, max_iter=5, random_state=0, device="cpu")
+FAST = {**_settings.FAST, "max_iter": 5}
+FAST_RNN = {**_settings.FAST_RNN, "hidden_size": 6, "max_iter": 5}
 TABLES = [
     AutoEncoder(3, **FAST),
     DenoisingAutoEncoder(3, **FAST),
