@@ -29,8 +29,8 @@ def transaction(est):
 
     A failed fit (bad input, a diverging loss, an exception from a callback,
     Ctrl-C in the first epoch) restores the estimator's attributes and, since
-    continued training updates the fitted module and optimizer in place,
-    their state too.
+    continued training updates the fitted net in place, its module's and
+    optimizer's state and its history too.
     """
     before = dict(est.__dict__)
     net = before.get("net_")
@@ -38,16 +38,19 @@ def transaction(est):
     if net is not None:
         weights = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
         optimizer = getattr(net, "optimizer_", None)
-        saved = weights, None if optimizer is None else copy.deepcopy(optimizer.state_dict())
+        optimizer = None if optimizer is None else copy.deepcopy(optimizer.state_dict())
+        saved = weights, optimizer, len(net.history)
     try:
         yield
     except BaseException:
         est.__dict__.clear()
         est.__dict__.update(before)
         if saved is not None:
-            net.module_.load_state_dict(saved[0])
-            if saved[1] is not None:
-                net.optimizer_.load_state_dict(saved[1])
+            weights, optimizer, n_epochs = saved
+            net.module_.load_state_dict(weights)
+            if optimizer is not None:
+                net.optimizer_.load_state_dict(optimizer)
+            del net.history[n_epochs:]
         raise
 
 

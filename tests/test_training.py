@@ -266,6 +266,8 @@ def test_partial_fit_failed_call_restores_weights_and_optimizer(X_rank2_600x6):
         ae.partial_fit(bad)
     np.testing.assert_array_equal(ae.transform(X_rank2_600x6), codes)
     assert _adam_steps(ae) == steps and ae.n_iter_ == 1
+    # The continued net's history loses the failed epoch too.
+    assert len(ae.history_) == 1 and np.isfinite(ae.history_[-1, "train_loss"])
 
 
 def test_partial_fit_is_reproducible_with_random_state(X_rank2_600x6):
