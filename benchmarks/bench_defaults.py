@@ -258,7 +258,6 @@ def baselines(X_train, X_test, seed):
         R_pca = [resample(r, len(x)) for r, x in zip(R, X_test, strict=True)]
         R_mean = [resample(A.mean(0), len(x)) for x in X_test]
         return squared_errors(X_test, R_pca).mean(), squared_errors(X_test, R_mean).mean(), k
-    shape = X_test.shape
     if sparse.issparse(X_train):
         A, B = X_train, X_test
     else:
@@ -273,15 +272,7 @@ def baselines(X_train, X_test, seed):
         R = pca.inverse_transform(pca.transform(B))
         mean = A.mean(0, keepdims=True)
     R_mean = np.broadcast_to(mean, B.shape)
-    return (
-        (
-            squared_errors(B, R).mean(),
-            squared_errors(B, R_mean).mean(),
-            k,
-        )
-        if len(shape) == 2
-        else (squared_errors(B, R).mean(), squared_errors(B, R_mean).mean(), k)
-    )
+    return squared_errors(B, R).mean(), squared_errors(B, R_mean).mean(), k
 
 
 def model_mse(model, X_test):
@@ -301,11 +292,11 @@ def make_model(family, kind, seed):
 
 
 def fit_recorded(model, X):
-    """Fit ``model``; the fit's seconds and a Counter of warning category names."""
+    """Fit ``model``; its seconds and the (category name, message) of each warning."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _, seconds = timed(model.fit, X)
-    return seconds, Counter(w.category.__name__ for w in caught)
+    return seconds, [(w.category.__name__, " ".join(str(w.message).split())) for w in caught]
 
 
 def warning_cell(counts):
@@ -331,10 +322,15 @@ def run_kind(kind, families, sizes, seed):
         print(f"skipped: no family of {list(families)} fits the kind {kind}")
         return None
     arch = KIND_ARCHITECTURE.get(kind)
-    arch_text = f"architecture={arch.__name__}()" if arch else "the default MLP"
+    if arch:
+        arch_text = f"architecture={arch.__name__}()"
+    elif kind in ("sequences", "ragged"):
+        arch_text = "RecurrentAutoEncoder's own LSTM"
+    else:
+        arch_text = "the default MLP"
     print(f"\n### {kind} ({arch_text})\n", flush=True)
     print(table_header(COLUMNS, ALIGN), flush=True)
-    counts = Counter()
+    counts, messages = Counter(), Counter()
     for name, X_pool, X_test in sources:
         n_pool = len(X_pool) if isinstance(X_pool, list) else X_pool.shape[0]
         for n in [s for s in sizes if s <= n_pool]:
@@ -342,7 +338,9 @@ def run_kind(kind, families, sizes, seed):
             pca_mse, mean_mse, k = baselines(X_train, X_test, seed)
             for family in families:
                 model = make_model(family, kind, seed)
-                seconds, caught = fit_recorded(model, X_train)
+                seconds, raised = fit_recorded(model, X_train)
+                caught = Counter(category for category, _ in raised)
+                messages.update(set(raised))
                 mse = model_mse(model, X_test)
                 steps = model.n_iter_ * math.ceil(n / model.batch_size)
                 counts["cells"] += 1
@@ -367,6 +365,12 @@ def run_kind(kind, families, sizes, seed):
                     warning_cell(caught),
                 ]
                 print(table_row(row), flush=True)
+    if messages:
+        print(f"\nWarning messages ({kind}; cells that raised each):\n")
+        for (category, text), n in sorted(messages.items()):
+            text = text.replace("`", "'")
+            text = text if len(text) <= 240 else text[:237] + "..."
+            print(f"- {category} ({n}): `{text}`")
     print(
         f"\nSummary ({kind}): {counts['cells']} cells; default worse than PCA in "
         f"{counts['worse than PCA']}; learned nothing (MSE >= {LEARNED_NOTHING} x mean "
