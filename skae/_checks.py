@@ -177,8 +177,7 @@ def check_batches(net, dataset, batch_size: int):
     The whole in-memory training set, or the first chunk of a stream.
     """
     if isinstance(dataset, ChunkStream):
-        arrays = tuple(dataset.check(dataset.data.first_chunk()))
-        tensors = tuple(to_device(a, torch.device(net.device)) for a in arrays)
+        tensors = tuple(to_device(a, torch.device(net.device)) for a in dataset.first)
     elif isinstance(dataset, TensorDataset):
         tensors = dataset.tensors
     else:

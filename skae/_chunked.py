@@ -162,8 +162,8 @@ class ChunkedData:
         """One pass over the source's chunks in their own order, unshuffled."""
         return self._read.chunks(None)
 
-    def _stream(self, check: Callable) -> ChunkStream:
-        return ChunkStream(self, check)
+    def _stream(self, check: Callable, first: tuple) -> ChunkStream:
+        return ChunkStream(self, check, first)
 
     def __repr__(self) -> str:
         return (
@@ -233,12 +233,15 @@ class ChunkStream:
 
     Batches are gathered on the host from a shuffled window and copied to
     the training device. Shuffling draws from torch's global generator (seeded by
-    ``fit``), so a seeded fit is reproducible.
+    ``fit``), so a seeded fit is reproducible. ``first`` holds the checked
+    arrays of the first chunk, which ``fit`` read to record the input; the
+    end-of-training checks look at them rather than read the source again.
     """
 
-    def __init__(self, data: ChunkedData, check: Callable):
+    def __init__(self, data: ChunkedData, check: Callable, first: tuple):
         self.data = data
         self.check = check
+        self.first = first
 
     def iterator(self, batch_size: int, training: bool, device) -> _ChunkBatches:
         return _ChunkBatches(self, batch_size, training and self.data.shuffle, device)

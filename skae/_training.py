@@ -70,7 +70,11 @@ def training_data(est, X, arrays, device: torch.device, incremental: bool):
                 "ChunkedData (streamed training data) does not allow; use "
                 "early_stopping=False, or validate on a held-out array yourself."
             )
-        return X._stream(lambda chunk: est._validate_input(chunk, reset=False)), None
+
+        def check(chunk):
+            return est._validate_input(chunk, reset=False)
+
+        return X._stream(check, arrays), None
     home = data_home(arrays, device)
     train = tuple(to_device(a, home, device) for a in arrays)
     if incremental or not est.early_stopping:

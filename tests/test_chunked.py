@@ -63,6 +63,20 @@ def test_chunked_fit_from_generator_factory_with_uneven_chunks(X):
     assert ae.history_[-1, "train_batch_count"] == 40  # full batches across chunk edges
 
 
+def test_chunked_fit_reads_the_source_once_per_epoch_plus_the_first_chunk(X):
+    passes = []
+
+    def chunks():
+        passes.append(1)
+        return (X[i : i + 100] for i in range(0, len(X), 100))
+
+    params = {**PARAMS, "max_iter": 3}
+    AutoEncoder(random_state=0, device="cpu", **params).fit(ChunkedData(chunks))
+    # One read of the first chunk for the input's shape, one pass per epoch; the
+    # end-of-training checks reuse the first chunk already read.
+    assert len(passes) == 1 + 3
+
+
 def test_chunked_fit_rejects_a_bad_chunk_with_sklearn_message(X):
     def chunks():
         yield X[:100]
