@@ -378,7 +378,6 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             check_same_module(self, how)
         else:
             self.architecture_ = clone(self._configured_architecture())
-            self.architecture_._checked_kind()
         first = X.first_chunk() if isinstance(X, ChunkedData) else X
         arrays, spec = self._read_input(first, reset=not (continuing and incremental))
         if continuing and not incremental:

@@ -94,9 +94,14 @@ class _EnsembleScore(nn.Module):
         self.clip = CLIP
         self.code_density = bool(ensemble.code_density)
         self.members = _copy_to_cpu(ensemble._members()[0])
-        for name in ("center", "scale", "error_median", "error_mad"):
-            self._add(name, getattr(ensemble, name + "_"))
-        for name in ("distance_median", "distance_mad"):
+        for name in (
+            "center",
+            "scale",
+            "error_median",
+            "error_mad",
+            "distance_median",
+            "distance_mad",
+        ):
             self._add(name, getattr(ensemble, name + "_"))
 
     def _add(self, name, values):
