@@ -32,7 +32,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _errors, _inputs
 from ._batching import SparseRows
-from ._checks import check_params, check_same_input, check_same_module, module_signature
+from ._checks import (
+    check_batches,
+    check_params,
+    check_same_input,
+    check_same_module,
+    mean_predictor_mse,
+    module_signature,
+)
 from ._chunked import ChunkedData
 from ._device import draw_seed, forked_rng, resolve_device, to_device
 from ._inference import InferenceMixin
@@ -64,7 +71,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
@@ -88,7 +95,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         hidden_layer_sizes=(64,),
         activation="relu",
         alpha=0.0,
-        batch_size=256,
+        batch_size="auto",
         learning_rate_init=1e-3,
         max_iter=200,
         early_stopping=False,
@@ -214,6 +221,29 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         if self.alpha > 1:
             advice += f", or a smaller alpha (it is {self.alpha})"
         return advice + "."
+
+    # Whether the training loss is (at least) the mean squared reconstruction
+    # error, comparable with the mean predictor's (see make_net).
+    _loss_is_mse = True
+
+    def _loss_scale(self, reference: float | None) -> float:
+        """The scale ``tol`` is relative to: the mean predictor's error on the data.
+
+        The families trained on a mean squared error compare improvements of
+        their loss with the error of a model that learned nothing, so one
+        ``tol`` means the same on data of any scale. A family whose loss is in
+        other units says what its scale is.
+        """
+        return 1.0 if not reference else reference
+
+    def _learning_advice(self, batch_size: int) -> str:
+        """What to try when a fit learned almost nothing."""
+        return (
+            f"Give it more optimizer steps: more epochs (max_iter={self.max_iter}), "
+            f"smaller batches (it trained on {batch_size} rows a step), or a larger "
+            f"learning_rate_init (it is {self.learning_rate_init}); check that the input "
+            "is scaled (e.g. StandardScaler) and that n_components is large enough."
+        )
 
     # ----------------------------------------------------------------- input
 
@@ -352,7 +382,12 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             else:
                 module = self.net_.module_ if continuing else self._new_module(arrays)
                 train, valid = training_data(self, X, arrays, device, incremental)
-                net = make_net(self, module, device, valid)
+                reference = mean_predictor_mse(
+                    check_batches(None, train, self._inference_rows(), device=device)
+                )
+                net = make_net(
+                    self, module, device, valid, n_rows=arrays[0].shape[0], reference=reference
+                )
             if incremental:
                 continue_incrementally(net)
             try:

@@ -13,7 +13,9 @@ of each training call, in this order, after the progress bar closes.
 * ``fitted_model_check`` (:class:`FittedModelCheck`): the family's own
   warning about a valid but unhelpful model (e.g. dead sparse code units).
 * ``convergence_check`` (:class:`ConvergenceCheck`): ``ConvergenceWarning``
-  when the loss rose or ``max_iter`` ran out before the stopping rule decided.
+  when the loss rose, when the model reconstructs its training data barely
+  better than the mean predictor (it learned almost nothing), or when
+  ``max_iter`` ran out before the stopping rule decided.
 
 A user disables one by passing ``callbacks=[("convergence_check", None)]``,
 or replaces it with a callback of that name.
@@ -35,6 +37,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from ._batching import TensorBatchIterator, TensorDataset
 from ._chunked import ChunkStream
 from ._device import FLOAT32_MAX, to_device
+from ._errors import _n_real, split_batch, trim, valid_steps
 from ._inference import batch_rows
 from .architectures import Architecture
 
@@ -171,19 +174,73 @@ def _describe_shape(shape, sequential: bool) -> str:
 # ------------------------------------------------------ end of training
 
 
-def check_batches(net, dataset, batch_size: int):
+def check_batches(net, dataset, batch_size: int, device=None):
     """Batches of the training data for the end-of-training checks, in order.
 
-    The whole in-memory training set, or the first chunk of a stream.
+    The whole in-memory training set, or the first chunk of a stream, on
+    ``device`` (the net's when None).
     """
+    device = torch.device(net.device if device is None else device)
     if isinstance(dataset, ChunkStream):
-        tensors = tuple(to_device(a, torch.device(net.device)) for a in dataset.first)
+        tensors = tuple(to_device(a, device) for a in dataset.first)
     elif isinstance(dataset, TensorDataset):
         tensors = dataset.tensors
     else:
         return iter(())
     rows = min(batch_size, batch_rows(tensors[0], heavy=False))
-    return iter(TensorBatchIterator(tensors, rows, shuffle=False, device=net.device))
+    return iter(TensorBatchIterator(tensors, rows, shuffle=False, device=device))
+
+
+def mean_predictor_mse(batches) -> float | None:
+    """Mean squared error of the mean predictor on ``batches``; None when there are none.
+
+    The mean predictor reconstructs every value by its mean over the samples
+    at that position (each feature of a table, each pixel, each time step
+    and feature of a sequence; for variable-length sequences, the mean over
+    the sequences that reach that step). A model whose error is near it has
+    learned nothing about the samples. Padded steps never count. Computed in
+    float64 from per-position sums, in one pass.
+    """
+    total = squares = count = None
+    for batch in batches:
+        X, lengths = split_batch(batch)
+        X = trim(X, lengths).double()
+        if lengths is None:
+            n = X.new_full(X.shape[1:], len(X))
+        else:
+            mask = valid_steps(X, lengths).to(X.dtype).expand_as(X)
+            X, n = X * mask, mask.sum(0)
+        parts = X.sum(0), (X * X).sum(0), n
+        if total is None:
+            total, squares, count = parts
+            continue
+        if parts[0].shape != total.shape:  # sequences longer than any before
+            steps = max(parts[0].shape[0], total.shape[0])
+            total, squares, count = (_pad_steps(t, steps) for t in (total, squares, count))
+            parts = tuple(_pad_steps(t, steps) for t in parts)
+        total, squares, count = total + parts[0], squares + parts[1], count + parts[2]
+    if total is None or float(count.sum()) == 0:
+        return None
+    seen = count > 0
+    residual = squares[seen] - total[seen] ** 2 / count[seen]
+    return float(residual.clamp_min(0).sum() / count.sum())
+
+
+def _pad_steps(t: torch.Tensor, steps: int) -> torch.Tensor:
+    """Per-position sums of sequences, zero-padded along time to ``steps``."""
+    extra = steps - t.shape[0]
+    return t if extra == 0 else torch.cat([t, t.new_zeros((extra, *t.shape[1:]))])
+
+
+def model_mse(errors, batches) -> float | None:
+    """Mean squared reconstruction error over ``batches``: ``errors(X, lengths)`` per batch."""
+    total, count = 0.0, 0
+    for batch in batches:
+        X, lengths = split_batch(batch)
+        err, lengths = errors(X, lengths)
+        total += float(err.double().sum())
+        count += int(err[0].numel() * len(err) if lengths is None else _n_real(err, lengths).sum())
+    return total / count if count else None
 
 
 class InterruptCheck(Callback):
@@ -274,8 +331,40 @@ class FittedModelCheck(Callback):
             self.check(net.module_, check_batches(net, X, self.batch_size))
 
 
+# A fit whose reconstruction error on its training data is at least this
+# fraction of the mean predictor's has learned almost nothing: its codes
+# explain less than 2% of the variance of the data around their mean.
+LEARNED_NOTHING_RATIO = 0.98
+
+
+# max_iter ran out before convergence when the last n_iter_no_change epochs
+# still brought more than this share of the fit's whole decrease of the loss.
+STILL_LEARNING_SHARE = 0.01
+
+
+def _recent_share(curve: list, window: int) -> float:
+    """Share of the loss's decrease over ``curve`` that its last ``window`` epochs brought."""
+    window = min(window, len(curve) - 1)
+    if window < 1:
+        return 1.0  # one epoch: nothing says it converged
+    total = curve[0] - min(curve)
+    if total <= 0:
+        return 0.0  # never fell below the first epoch: nothing left to gain by waiting
+    recent = min(curve[: len(curve) - window]) - min(curve)
+    return float(recent / total)
+
+
 class ConvergenceCheck(Callback):
-    """``ConvergenceWarning`` when the loss rose, or ``max_iter`` ran out undecided.
+    """``ConvergenceWarning`` when the loss rose, the model learned almost nothing,
+    or ``max_iter`` ran out while the loss still improved.
+
+    At most one warning, the first that applies: a loss that rose (the fit
+    diverged); a reconstruction error on the training data at least
+    :data:`LEARNED_NOTHING_RATIO` times the mean predictor's (see
+    :func:`mean_predictor_mse`); ``max_iter`` epochs run before the stopping
+    rule decided while the loss still fell notably (the last
+    ``n_iter_no_change`` epochs brought more than :data:`STILL_LEARNING_SHARE`
+    of the fit's whole decrease of the training loss).
 
     Parameters
     ----------
@@ -284,13 +373,34 @@ class ConvergenceCheck(Callback):
         when to stop) checks only for a rising loss.
     advice : str
         What to try when the loss rose.
+    errors : callable or None, default=None
+        ``errors(module, X, lengths) -> (errors, lengths)``, the estimator's
+        squared reconstruction errors; None skips the learned-nothing check.
+    reference : float or None, default=None
+        The mean predictor's error on the training data.
+    rows : int, default=1024
+        Rows per batch of the learned-nothing check.
+    advice_learn : str, default=""
+        What to try when the model learned almost nothing.
     """
 
-    def __init__(self, max_iter: int | None, advice: str):
+    def __init__(
+        self,
+        max_iter: int | None,
+        advice: str,
+        errors=None,
+        reference=None,
+        rows=1024,
+        advice_learn="",
+    ):
         self.max_iter = max_iter
         self.advice = advice
+        self.errors = errors
+        self.reference = reference
+        self.rows = rows
+        self.advice_learn = advice_learn
 
-    def on_train_end(self, net, **kwargs):
+    def on_train_end(self, net, X=None, **kwargs):
         # All the epochs of this net: a fit's, or every partial_fit call's so far.
         curve = [row["train_loss"] for row in net.history if "train_loss" in row]
         if len(curve) >= 2 and curve[-1] > curve[0] + abs(curve[0]):
@@ -300,11 +410,45 @@ class ConvergenceCheck(Callback):
                 ConvergenceWarning,
             )
             return
-        has_rule = any(isinstance(cb, EarlyStopping) for _, cb in net.callbacks_)
-        ran_out = self.max_iter is not None and len(curve) == self.max_iter
-        if has_rule and ran_out and not net.stopped_early():
+        if self.max_iter is None:
+            return
+        ratio = self._error_ratio(net, X)
+        if ratio is not None and ratio >= LEARNED_NOTHING_RATIO:
             warn(
-                f"Stochastic optimizer: maximum iterations (max_iter={self.max_iter}) "
-                "reached and the optimization hasn't converged yet.",
+                f"After {len(curve)} epoch(s), the model reconstructs its training data "
+                f"with {f'{ratio:.0%} of' if ratio < 2 else f'{ratio:.3g} times'} the "
+                "error of predicting every value by its mean "
+                f"over the samples: it has learned almost nothing. {self.advice_learn}",
                 ConvergenceWarning,
             )
+            return
+        rule = next((cb for _, cb in net.callbacks_ if isinstance(cb, EarlyStopping)), None)
+        ran_out = len(curve) == self.max_iter
+        if rule is None or not ran_out or net.stopped_early():
+            return
+        share = _recent_share(curve, rule.patience)
+        if share > STILL_LEARNING_SHARE:
+            warn(
+                f"Stochastic optimizer: maximum iterations (max_iter={self.max_iter}) "
+                "reached and the optimization hasn't converged yet: the last "
+                f"{min(rule.patience, len(curve) - 1)} epoch(s) brought {share:.0%} of the "
+                "fit's whole decrease of the training loss, so more epochs would still "
+                "change the model. Increase max_iter (or set tol=None to run exactly "
+                "max_iter epochs without this check).",
+                ConvergenceWarning,
+            )
+
+    def _error_ratio(self, net, X) -> float | None:
+        """The fitted model's error on the training data over the mean predictor's."""
+        if self.errors is None or not self.reference:
+            return None
+        module = net.module_
+        training = module.training
+        module.eval()
+        with torch.no_grad():
+            mse = model_mse(
+                lambda x, lengths: self.errors(module, x, lengths),
+                check_batches(net, X, self.rows),
+            )
+        module.train(training)
+        return None if mse is None else mse / self.reference

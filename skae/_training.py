@@ -11,13 +11,19 @@ import copy
 from contextlib import contextmanager
 
 import torch
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import EarlyStopping, GradientNormClipping
 from skorch.helper import predefined_split
 from torch import nn
 
 from ._batching import TensorDataset, split_rows
 from ._callbacks import NonFiniteLossGuard, ProgressBar, silent
-from ._checks import ConvergenceCheck, DivergenceCheck, FittedModelCheck, InterruptCheck
+from ._checks import (
+    LEARNED_NOTHING_RATIO,
+    ConvergenceCheck,
+    DivergenceCheck,
+    FittedModelCheck,
+    InterruptCheck,
+)
 from ._chunked import ChunkedData
 from ._device import data_home, to_device
 from ._net import SkaeNet
@@ -111,11 +117,69 @@ def training_loss(est, module: nn.Module, device: torch.device):
     return autocast_loss
 
 
-def make_net(est, module: nn.Module, device: torch.device, valid=None, loss_fn=None) -> SkaeNet:
+# batch_size="auto": at least this many optimizer steps per epoch, in batches
+# of AUTO_BATCH_MIN to AUTO_BATCH_MAX rows (see resolve_batch_size).
+AUTO_STEPS_PER_EPOCH = 16
+AUTO_BATCH_MIN = 8
+AUTO_BATCH_MAX = 256
+# Sequence networks clip each step's gradient to this norm (all parameters together).
+SEQUENCE_GRADIENT_NORM = 1.0
+
+
+def resolve_batch_size(batch_size, n_samples: int) -> int:
+    """Rows per training batch: ``batch_size``, or the ``"auto"`` rule for ``n_samples`` rows.
+
+    ``"auto"`` is ``n_samples // 16`` clipped to [8, 256] (and to
+    ``n_samples``): every epoch of a set of 128 rows or more takes at least 16
+    optimizer steps, so the budget ``max_iter`` epochs buys does not shrink to
+    ``max_iter`` steps on a small set; large sets keep batches of 256 rows.
+    """
+    if batch_size != "auto":
+        return int(batch_size)
+    rows = min(max(n_samples // AUTO_STEPS_PER_EPOCH, AUTO_BATCH_MIN), AUTO_BATCH_MAX)
+    return max(1, min(rows, n_samples))
+
+
+class PlateauStopping(EarlyStopping):
+    """skorch's ``EarlyStopping``, which does not stop a fit that has learned nothing yet.
+
+    While the monitored loss is above ``floor`` (close to the mean
+    predictor's error, see :data:`~skae._checks.LEARNED_NOTHING_RATIO`), an
+    epoch without improvement does not count towards ``patience``: networks
+    (recurrent ones above all) often sit on the mean predictor's plateau for
+    a while before they leave it, and ``tol`` would stop them there. Such a
+    fit runs up to ``max_iter`` epochs, then the convergence check says that
+    it learned almost nothing. ``floor=None`` is skorch's rule.
+    """
+
+    def __init__(self, floor=None, **kwargs):
+        super().__init__(**kwargs)
+        self.floor = floor
+
+    def on_epoch_end(self, net, **kwargs):
+        score = net.history[-1, self.monitor]
+        if self.floor is not None and score > self.floor and not self._is_score_improved(score):
+            return  # still on the plateau: not a miss
+        super().on_epoch_end(net, **kwargs)
+
+
+def make_net(
+    est,
+    module: nn.Module,
+    device: torch.device,
+    valid=None,
+    loss_fn=None,
+    n_rows: int | None = None,
+    reference: float | None = None,
+) -> SkaeNet:
     """The skorch net that trains ``module``: Adam, the estimator's loss and callbacks.
 
     ``loss_fn`` defaults to :func:`training_loss`; a net rebuilt from a saved
-    state takes the plain ``est._loss``.
+    state takes the plain ``est._loss``. ``n_rows`` (the training rows, or a
+    stream's first chunk) sets ``batch_size="auto"``; ``reference`` is the
+    mean predictor's error on the training data (see
+    :func:`~skae._checks.mean_predictor_mse`), the scale of ``tol`` and of the
+    learned-nothing check, None where unknown.
 
     Callbacks run in list order at each epoch's end and at the end of
     training: the progress bar first (early stopping ends the epoch loop),
@@ -124,15 +188,26 @@ def make_net(est, module: nn.Module, device: torch.device, valid=None, loss_fn=N
     skae's replaces it; ``(name, None)`` disables it.
     """
     advice = est._divergence_advice()
+    batch_size = resolve_batch_size(est.batch_size, AUTO_BATCH_MAX if n_rows is None else n_rows)
     callbacks = {}
     if est.verbose:
         callbacks["progress_bar"] = ProgressBar(est.verbose)
     callbacks["nonfinite_guard"] = NonFiniteLossGuard(advice)
+    if est._configured_architecture().input_kind == "sequence":
+        # Recurrent networks meet steep cliffs in the loss (long products of
+        # Jacobians through time): one clipped step cannot throw the weights
+        # off a plateau the network was about to leave.
+        callbacks["gradient_clipping"] = GradientNormClipping(SEQUENCE_GRADIENT_NORM)
     if est.early_stopping or est.tol is not None:
-        callbacks["early_stopping"] = EarlyStopping(
+        floor = None
+        if reference and est._loss_is_mse:
+            floor = LEARNED_NOTHING_RATIO * reference
+        callbacks["early_stopping"] = PlateauStopping(
+            floor,
             monitor="valid_loss" if est.early_stopping else "train_loss",
             patience=est.n_iter_no_change,
-            threshold=est.tol or 0.0,
+            # tol is relative: a fraction of the loss's scale on these data.
+            threshold=(est.tol or 0.0) * est._loss_scale(reference),
             threshold_mode="abs",
             # As MLPRegressor: keep the best weights when a validation set
             # decides, the last ones otherwise.
@@ -141,9 +216,16 @@ def make_net(est, module: nn.Module, device: torch.device, valid=None, loss_fn=N
         )
     checks = {
         "interrupt_check": InterruptCheck(est.max_iter),
-        "divergence_check": DivergenceCheck(est._loss, advice, est.batch_size),
+        "divergence_check": DivergenceCheck(est._loss, advice, batch_size),
         "fitted_model_check": FittedModelCheck(est._check_fitted_model, est._inference_rows()),
-        "convergence_check": ConvergenceCheck(est.max_iter, advice),
+        "convergence_check": ConvergenceCheck(
+            est.max_iter,
+            advice,
+            errors=est._errors,
+            reference=reference,
+            rows=est._inference_rows(),
+            advice_learn=est._learning_advice(batch_size),
+        ),
     }
     for i, cb in enumerate(est.callbacks or []):
         name, cb = cb if isinstance(cb, tuple) else (f"user_{i}", cb)
@@ -160,7 +242,7 @@ def make_net(est, module: nn.Module, device: torch.device, valid=None, loss_fn=N
         lr=est.learning_rate_init,
         optimizer__weight_decay=est.alpha,
         max_epochs=est.max_iter,
-        batch_size=est.batch_size,
+        batch_size=batch_size,
         train_split=None if valid is None else predefined_split(valid),
         callbacks=[(name, cb) for name, cb in callbacks.items() if cb is not None],
         device=str(device),

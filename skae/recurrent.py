@@ -148,7 +148,7 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
         num_layers=1,
         bidirectional=False,
         alpha=0.0,
-        batch_size=256,
+        batch_size="auto",
         learning_rate_init=1e-3,
         max_iter=200,
         early_stopping=False,

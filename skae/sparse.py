@@ -158,7 +158,7 @@ class SparseAutoEncoder(BaseAutoEncoder):
         hidden_layer_sizes=(64,),
         activation="relu",
         alpha=0.0,
-        batch_size=256,
+        batch_size="auto",
         learning_rate_init=1e-3,
         max_iter=200,
         early_stopping=False,

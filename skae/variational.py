@@ -312,7 +312,7 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         hidden_layer_sizes=(64,),
         activation="relu",
         alpha=0.0,
-        batch_size=256,
+        batch_size="auto",
         learning_rate_init=1e-3,
         max_iter=200,
         early_stopping=False,
@@ -382,6 +382,13 @@ class VariationalAutoEncoder(BaseAutoEncoder):
                 f"[{X.min():.4g}, {X.max():.4g}]; scale X (e.g. MinMaxScaler) or "
                 "use likelihood='gaussian'."
             )
+
+    _loss_is_mse = False
+
+    def _loss_scale(self, reference):
+        # The loss is a negative log-likelihood summed over each sample's
+        # values (plus the KL term), in nats: tol is then per value.
+        return float(math.prod(s for s in self.input_shape_ if s))
 
     def _loss(self, module, batch, training):
         X, lengths = split_batch(batch)

@@ -420,7 +420,7 @@ def test_a_check_is_disabled_by_its_name_as_skorch_does(X_rank2_120x6):
         AutoEncoder(2, **{**FAST_BATCH_32, "callbacks": [("convergence_check", None)]}).fit(
             X_rank2_120x6
         )
-    with pytest.warns(ConvergenceWarning, match="maximum iterations"):
+    with pytest.warns(ConvergenceWarning, match="learned almost nothing"):
         AutoEncoder(2, **FAST_BATCH_32).fit(X_rank2_120x6)
 
 
@@ -436,14 +436,17 @@ def test_hitting_max_iter_warns_convergence(X):
 
 
 def test_max_iter_with_tol_none_does_not_warn(X):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ConvergenceWarning)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
         AutoEncoder(2, **{**FAST, "tol": None}).fit(X)
+    assert not [w for w in record if "maximum iterations" in str(w.message)]
 
 
 def test_a_loss_that_rises_warns_divergence(X):
     with pytest.warns(ConvergenceWarning, match="rose from .* diverged"):
-        AutoEncoder(2, learning_rate_init=1e3, max_iter=30, random_state=0, device="cpu").fit(X)
+        AutoEncoder(
+            2, learning_rate_init=1e3, max_iter=30, batch_size=256, random_state=0, device="cpu"
+        ).fit(X)
 
 
 # ----------------------------------------------------------- failed fits change nothing
@@ -611,3 +614,91 @@ def test_mixed_precision_with_a_recurrent_network_on_the_cpu_is_a_clear_error():
     with pytest.raises(ValueError, match="no bfloat16 kernels for recurrent layers"):
         est.fit(X_rank2_120x6)
     assert not hasattr(est, "net_")
+
+
+# ------------------------------------------------- the training budget and its checks
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "rows_per_batch"), [(5, 5), (50, 8), (200, 12), (1000, 62), (10_000, 256)]
+)
+def test_auto_batch_size_gives_small_sets_several_steps_an_epoch(n_rows, rows_per_batch):
+    X = np.random.RandomState(0).normal(size=(n_rows, 3))
+    ae = AutoEncoder(1, hidden_layer_sizes=(), max_iter=1, random_state=0, device="cpu").fit(X)
+    assert ae.get_params()["batch_size"] == "auto"
+    assert ae.net_.batch_size == rows_per_batch
+
+
+def test_an_int_batch_size_is_used_as_given(X_120x6):
+    ae = AutoEncoder(2, **{**FAST, "batch_size": 7}).fit(X_120x6)
+    assert ae.net_.batch_size == 7
+
+
+def test_mean_predictor_error_is_the_mean_variance_of_each_position():
+    from skae._checks import mean_predictor_mse
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 4)) * [1.0, 2.0, 3.0, 0.0] + 5.0
+    batches = [torch.tensor(X[:7]), torch.tensor(X[7:])]
+    assert mean_predictor_mse(batches) == pytest.approx(X.var(axis=0).mean())
+    # Padded sequences: each step's mean over the sequences that reach it.
+    seqs = [rng.normal(size=(n, 2)) for n in (3, 5, 5, 2)]
+    padded = np.zeros((4, 6, 2))  # one padded step past the longest
+    for i, s in enumerate(seqs):
+        padded[i, : len(s)] = s
+    padded[0, 4] = 99.0  # a value past the end of sequence 0 must not count
+    lengths = torch.tensor([len(s) for s in seqs])
+    expected_sum, count = 0.0, 0
+    for t in range(5):
+        at_t = np.array([s[t] for s in seqs if len(s) > t])
+        expected_sum += ((at_t - at_t.mean(axis=0)) ** 2).sum()
+        count += at_t.size
+    got = mean_predictor_mse(
+        [(torch.tensor(padded[:2]), lengths[:2]), (torch.tensor(padded[2:]), lengths[2:])]
+    )
+    assert got == pytest.approx(expected_sum / count)
+
+
+def test_tol_is_relative_to_the_mean_predictors_error(X_120x6):
+    for scale in (1.0, 1e-3):
+        X = X_120x6 * scale
+        ae = AutoEncoder(2, **{**FAST, "tol": 1e-2}).fit(X)
+        stopping = dict(ae.net_.callbacks_)["early_stopping"]
+        assert stopping.threshold == pytest.approx(1e-2 * X.var(axis=0).mean(), rel=1e-4)
+
+
+def test_a_fit_that_learned_nothing_warns_what_to_change(X_120x6):
+    # One step of a tiny learning rate: the model is where it started.
+    params = {**FAST, "max_iter": 1, "learning_rate_init": 1e-7, "tol": None}
+    with pytest.warns(ConvergenceWarning, match="learned almost nothing.*max_iter=1"):
+        AutoEncoder(2, **params).fit(X_120x6 + 10.0)
+
+
+def test_a_fit_that_learned_does_not_warn():
+    X = np.random.RandomState(0).normal(size=(200, 2)) @ np.random.RandomState(1).normal(
+        size=(2, 8)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        AutoEncoder(2, max_iter=100, random_state=0, device="cpu").fit(X)
+
+
+def test_recent_share_of_the_loss_decrease():
+    from skae._checks import _recent_share
+
+    assert _recent_share([10.0, 5.0, 2.0, 1.0], 2) == pytest.approx(4 / 9)
+    assert _recent_share([10.0, 5.0, 2.0, 1.0, 1.0, 1.0], 2) == 0.0
+    assert _recent_share([1.0, 2.0, 3.0], 2) == 0.0  # never fell
+    assert _recent_share([1.0], 10) == 1.0
+
+
+def test_max_iter_warns_only_while_the_loss_still_falls_notably(X_120x6):
+    # A converged fit that runs into max_iter with the stopping rule undecided: quiet.
+    X = X_120x6[:, :2] @ np.random.RandomState(1).normal(size=(2, 6))
+    params = dict(n_components=2, hidden_layer_sizes=(), random_state=0, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ae = AutoEncoder(max_iter=150, tol=0.0, **params).fit(X)
+    assert ae.n_iter_ == 150
+    with pytest.warns(ConvergenceWarning, match="max_iter=3.*more epochs would still change"):
+        AutoEncoder(max_iter=3, tol=0.0, **params).fit(X)
