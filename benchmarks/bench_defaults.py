@@ -14,7 +14,7 @@ source:
 * the mean predictor's error (every value predicted by its training mean):
   a model near it has "learned nothing";
 * epochs run (``n_iter_``), optimizer steps
-  (``n_iter_ * ceil(n_train / batch_size)``), fit time, and the categories of
+  (``n_iter_ * ceil(n_train / rows per batch)``, the batch the fit used), fit time, and the categories of
   the warnings the fit raised.
 
 Kinds and sources (data files from ``../shared/data``; a kind whose file is
@@ -342,7 +342,7 @@ def run_kind(kind, families, sizes, seed):
                 caught = Counter(category for category, _ in raised)
                 messages.update(set(raised))
                 mse = model_mse(model, X_test)
-                steps = model.n_iter_ * math.ceil(n / model.batch_size)
+                steps = model.n_iter_ * math.ceil(n / model.net_.batch_size)
                 counts["cells"] += 1
                 counts["worse than PCA"] += mse > pca_mse
                 counts["learned nothing"] += mse >= LEARNED_NOTHING * mean_mse

@@ -313,8 +313,13 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         Warns
         -----
         ConvergenceWarning
-            If the training loss ends above twice where it began, or
-            ``max_iter`` epochs ran before the stopping rule decided.
+            If the training loss ends above twice where it began; if the
+            model reconstructs its training data with at least 0.98 times
+            the error of the mean predictor (it learned almost nothing; the
+            message says what to change); or if ``max_iter`` epochs ran
+            before the stopping rule decided while the loss still fell
+            notably (its last ``n_iter_no_change`` epochs brought more than
+            1% of the fit's whole decrease).
         UserWarning
             If Ctrl-C interrupted training after at least one complete epoch:
             the estimator keeps the weights reached then.

@@ -14,8 +14,14 @@ import textwrap
 TRAINING_PARAMETERS = """\
 alpha : float, default=0.0
     L2 penalty, applied as Adam's ``weight_decay``.
-batch_size : int, default=256
-    Samples per training batch.
+batch_size : int or "auto", default="auto"
+    Samples per training batch. ``"auto"`` is ``n_samples // 16`` clipped
+    to [8, 256] (and to ``n_samples``): every epoch of a set of 128 rows or
+    more takes at least 16 optimizer steps, so that ``max_iter`` epochs are
+    enough training on 50 rows as on 5 million (a fixed batch of 256 gives a
+    set of 256 rows or fewer one step an epoch); large sets keep batches of
+    256 rows. ``partial_fit`` applies the rule to its first chunk, and
+    ``fit(ChunkedData)`` to the stream's first chunk.
 learning_rate_init : float, default=1e-3
     Adam's learning rate.
 max_iter : int, default=200
@@ -28,10 +34,19 @@ validation_fraction : float, default=0.1
     Fraction of the training data held out when ``early_stopping=True``.
 n_iter_no_change : int, default=10
     Epochs without an improvement of at least ``tol`` before stopping.
+    Epochs in which the loss is still at the mean predictor's (at least
+    0.98 times the error of predicting every value by its mean: nothing
+    learned yet) do not count, so a network waiting on that plateau is not
+    stopped there.
 tol : float or None, default=1e-4
     Minimum improvement of the monitored loss (validation loss with early
-    stopping, training loss otherwise). ``None`` disables stopping on the
-    training loss, so that exactly ``max_iter`` epochs run.
+    stopping, training loss otherwise), **relative** to the mean
+    predictor's error on the training data (the mean squared deviation of
+    each value from its mean over the samples), so that one ``tol`` means
+    the same on data of any scale (TF-IDF values of 1e-2 as standardised
+    columns); the variational family's loss is in nats, and its ``tol`` is
+    per value. ``None`` disables stopping on the training loss, so that
+    exactly ``max_iter`` epochs run.
 warm_start : bool, default=False
     If True, ``fit`` continues from the weights of the previous fit (with a
     fresh optimizer, as :class:`~sklearn.neural_network.MLPRegressor`).
