@@ -13,9 +13,9 @@ source:
   training rows; ``TruncatedSVD`` for sparse text; the ratio model / PCA;
 * the mean predictor's error (every value predicted by its training mean):
   a model near it has "learned nothing";
-* epochs run (``n_iter_``), optimizer steps
-  (``n_iter_ * ceil(n_train / rows per batch)``, the batch the fit used), fit time, and the categories of
-  the warnings the fit raised.
+* epochs run (``n_iter_``), optimizer steps (``n_iter_ * ceil(n_train /
+  rows per batch)``, with the batch the fit used), fit time, and the
+  categories of the warnings the fit raised.
 
 Kinds and sources (data files from ``../shared/data``; a kind whose file is
 absent is skipped with a message):
