@@ -220,3 +220,19 @@ def test_inverse_transform_needs_n_timesteps_after_variable_length_fit(rng):
     with pytest.raises(ValueError, match="n_timesteps must be a positive int"):
         rae.inverse_transform(Z, n_timesteps=0)
     assert rae.inverse_transform(Z, n_timesteps=6)[0].shape == (6, 1)
+
+
+def test_sequence_networks_clip_gradients_and_tables_do_not(rng):
+    from skae import AutoEncoder
+
+    rae = RecurrentAutoEncoder(**SMALL).fit(sines(rng, 16, 8))
+    clipping = dict(rae.net_.callbacks_)["gradient_clipping"]
+    assert clipping.gradient_clip_value == 1.0
+    ae = AutoEncoder(2, max_iter=1, random_state=0, device="cpu").fit(rng.normal(size=(20, 4)))
+    assert "gradient_clipping" not in dict(ae.net_.callbacks_)
+
+
+def test_default_batches_give_a_small_sequence_set_several_steps_an_epoch(rng):
+    rae = RecurrentAutoEncoder(**{**SMALL, "batch_size": "auto", "max_iter": 1})
+    rae.fit(sines(rng, 200, 6))
+    assert rae.net_.batch_size == 12  # 200 // 16: 17 steps an epoch, not 1
