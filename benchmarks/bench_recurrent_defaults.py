@@ -68,9 +68,9 @@ def sines(seeds):
     rng = np.random.RandomState(0)
     n, steps = 300, 60
     t = np.arange(steps)
-    amplitude = rng.uniform(0.5, 1.5, (n, 1))
     frequency = rng.uniform(0.05, 0.2, (n, 1))
     phase = rng.uniform(0, 2 * np.pi, (n, 1))
+    amplitude = rng.uniform(0.5, 1.5, (n, 1))
     X = amplitude * np.sin(2 * np.pi * frequency * t + phase) + 0.1 * rng.normal(size=(n, steps))
     X_train, X_test = X[:200], X[200:]
     pca = PCA(8).fit(X_train)

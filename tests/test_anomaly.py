@@ -22,7 +22,10 @@ from skae import (
 
 
 def ae(**kw):
-    params = dict(hidden_layer_sizes=(16,), max_iter=60, random_state=0, device="cpu")
+    # One batch an epoch (the suite's budget, set before batch_size="auto").
+    params = dict(
+        hidden_layer_sizes=(16,), max_iter=60, batch_size=256, random_state=0, device="cpu"
+    )
     return AutoEncoder(**{**params, **kw})
 
 
