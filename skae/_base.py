@@ -47,7 +47,14 @@ from ._device import draw_seed, forked_rng, resolve_device, to_device
 from ._inference import InferenceMixin
 from ._modules import ACTIVATIONS, Network
 from ._persistence import net_state, rebuild_net
-from ._training import continue_incrementally, make_net, training_data, training_loss, transaction
+from ._training import (
+    continue_incrementally,
+    make_net,
+    resolve_batch_size,
+    training_data,
+    training_loss,
+    transaction,
+)
 from .architectures import MLP, Architecture, check_built, check_shapes
 
 # Samples of the training data on which a newly built module's methods are checked.
@@ -404,12 +411,10 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             else:
                 module = self.net_.module_ if continuing else self._new_module(arrays)
                 train, valid = training_data(self, X, arrays, device, incremental, weights)
-                reference = mean_predictor_mse(
-                    check_batches(None, train, self._inference_rows(), device=device)
-                )
-                net = make_net(
-                    self, module, device, valid, n_rows=arrays[0].shape[0], reference=reference
-                )
+                n_rows = arrays[0].shape[0]
+                rows = resolve_batch_size(self.batch_size, n_rows)
+                reference = mean_predictor_mse(check_batches(None, train, rows, device=device))
+                net = make_net(self, module, device, valid, n_rows=n_rows, reference=reference)
             if incremental:
                 continue_incrementally(net)
             try:

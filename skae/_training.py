@@ -233,7 +233,7 @@ def make_net(
             advice,
             errors=est._errors,
             reference=reference,
-            rows=est._inference_rows(),
+            rows=batch_size,
             advice_learn=est._learning_advice(batch_size),
         ),
     }

@@ -47,7 +47,7 @@ def test_grid_search_without_scoring_picks_the_best_reconstruction():
     X, _ = load_digits(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     search = GridSearchCV(
-        AutoEncoder(max_iter=15, random_state=0),
+        AutoEncoder(max_iter=15, batch_size=256, random_state=0),  # the suite's budget
         {"n_components": [2, 16], "hidden_layer_sizes": [(32,), (64,)]},
         cv=3,
         n_jobs=2,

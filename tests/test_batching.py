@@ -112,9 +112,10 @@ def test_fit_and_transform_densify_one_batch_at_a_time(X_sparse, monkeypatch):
         monkeypatch.setattr(cls, "toarray", refuse)
         monkeypatch.setattr(cls, "todense", refuse)
     ae = AutoEncoder(n_components=3, **FAST_BATCHES).fit(X_sparse)
-    # Two rows to check the new module's shapes, batch_size rows over 5 epochs,
-    # and one batch for the end-of-training finiteness check.
-    assert max(seen) == 16 and sum(seen) == 2 + 5 * 60 + 16
+    # Two rows to check the new module's shapes, one pass in batches for the mean
+    # predictor's error, batch_size rows over 5 epochs, one batch for the
+    # end-of-training finiteness check and one pass for the learned-nothing check.
+    assert max(seen) == 16 and sum(seen) == 2 + 60 + 5 * 60 + 16 + 60
     seen.clear()
     # Inference batches are bounded by elements: 36 // 12 columns = 3 rows.
     monkeypatch.setattr(_inference, "INFERENCE_BATCH_ELEMENTS", 36)

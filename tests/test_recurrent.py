@@ -165,12 +165,13 @@ def test_every_architecture_learns_sine_waves(cell, bidirectional):
         bidirectional=bidirectional,
         batch_size=16,
         learning_rate_init=1e-2,
-        max_iter=30,
+        max_iter=40,
         tol=None,
         random_state=0,
         device="cpu",
     ).fit(X)
-    # Predicting zeros costs the waves' variance, 0.5.
+    # Predicting zeros costs the waves' variance, 0.5. Seen with gradient clipping
+    # (the default for sequences): 0.0014 to 0.0173 over the four networks.
     assert -rae.score(X) < 0.05
 
 
