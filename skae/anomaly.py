@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from . import _errors
 from ._chunked import ChunkedData
-from ._inference import batch_rows
+from ._inference import batch_rows, like_input
 from .ensemble import AutoEncoderEnsemble
 
 # Tukey's fence: a box plot's lower whisker sits 1.5 interquartile ranges
@@ -479,7 +479,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         errors : ndarray of shape (n_samples, n_features) or list of ndarray
             ``(X - inverse_transform(transform(X))) ** 2``, in the shape of
             ``X`` (a list of arrays for a list of sequences; dense for sparse
-            input), or the wrapped estimator's own ``feature_errors(X)``.
+            input; a DataFrame with the same index and columns for a
+            DataFrame), or the wrapped estimator's own ``feature_errors(X)``.
 
         Examples
         --------
@@ -512,7 +513,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
                     for i in range(0, X.shape[0], rows)
                 ]
             )
-        return self._reconstruction_errors(X)
+        return like_input(self._reconstruction_errors(X), X)
 
     def _reconstruction_errors(self, X):
         """``feature_errors`` of an estimator with ``transform`` and ``inverse_transform``."""

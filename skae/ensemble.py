@@ -453,10 +453,11 @@ class AutoEncoderEnsemble(BaseEstimator):
         -------
         errors : ndarray of shape (n_samples, n_features)
             Larger where a feature is further from what the members
-            reconstruct from the sample (dense for sparse input).
+            reconstruct from the sample (dense for sparse input; a DataFrame
+            with the same index and columns for a DataFrame).
         """
         check_is_fitted(self)
-        X = self._validate(X, reset=False)
+        X_in, X = X, self._validate(X, reset=False)
         check_output_size(X.shape, "feature_errors(X)")
         net, device = self._members()
         weight = torch.as_tensor(1.0 / self.error_mad_, device=device)[:, None, None]
@@ -465,7 +466,8 @@ class AutoEncoderEnsemble(BaseEstimator):
             err = _errors.squared_errors(net.decode(net.encode(batch[None])), batch)
             return (err * weight).mean(0)
 
-        return self._batched(errors, net, device, _ScaledRows(X, self.center_, self.scale_))
+        out = self._batched(errors, net, device, _ScaledRows(X, self.center_, self.scale_))
+        return _inference.like_input(out, X_in)
 
     def _batched(self, fn, net, device, rows) -> np.ndarray:
         """``fn(net, batch)`` over the scaled ``rows`` in bounded batches, in float64."""

@@ -180,12 +180,14 @@ def test_a_tuple_of_callbacks_works_as_a_list(X):
     "callback, match",
     [
         (EarlyStopping(monitor="valid_loss"), "monitors 'valid_loss'.*early_stopping=True"),
-        (Checkpoint(), "monitors 'valid_loss_best'"),
+        ("checkpoint", "monitors 'valid_loss_best'"),
         (EpochScoring("r2"), "on_train=False.*on_train=True"),
     ],
     ids=["early_stopping", "checkpoint", "epoch_scoring"],
 )
-def test_callbacks_watching_validation_scores_need_a_validation_set(callback, match, X):
+def test_callbacks_watching_validation_scores_need_a_validation_set(callback, match, X, tmp_path):
+    if callback == "checkpoint":  # its default monitor; files go to tmp_path
+        callback = Checkpoint(dirname=str(tmp_path))
     ae = AutoEncoder(2, **{**FAST, "callbacks": [callback]})
     with pytest.raises(ValueError, match=match):
         ae.fit(X)
