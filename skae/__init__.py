@@ -2,6 +2,7 @@
 
 from . import architectures as architectures  # the networks: skae.architectures
 from . import distributed as distributed  # Dask/Ray searches, DDP: skae.distributed
+from ._card import model_card
 from ._chunked import ChunkedData
 from ._onnx import to_onnx
 from ._skl2onnx import register_skl2onnx_converters
@@ -22,6 +23,7 @@ __all__ = [
     "RecurrentAutoEncoder",
     "SparseAutoEncoder",
     "VariationalAutoEncoder",
+    "model_card",
     "register_skl2onnx_converters",
     "to_onnx",
 ]
