@@ -77,6 +77,11 @@ def model_card(estimator, X_valid=None, *, folder, model_file="model.skops", des
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
 
+    See Also
+    --------
+    skops.card.Card : The card, to edit further.
+    skops.io.dump : Save the model, to load without trusting code.
+
     Examples
     --------
     >>> sio = __import__("pytest").importorskip("skops.io")
