@@ -135,6 +135,8 @@ def check_weights(sample_weight, X, arrays) -> np.ndarray | None:
             "data); fit an array, or repeat rows in the stream to weight them."
         )
     n_samples = arrays[0].shape[0]
+    if isinstance(sample_weight, torch.Tensor):  # n floats to the host: the data stay put
+        sample_weight = sample_weight.detach().cpu().numpy()
     try:
         weights = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError) as exc:

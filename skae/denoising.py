@@ -244,6 +244,9 @@ def _value_range(X: np.ndarray, lengths, architecture):
     """
     if sp.issparse(X):  # (1, n_features) sparse results; small to densify
         return X.min(axis=0).toarray().ravel(), X.max(axis=0).toarray().ravel()
+    if isinstance(X, torch.Tensor):  # reduced where it lies; the extremes come to the host
+        low, high = _value_range(X.amin(0, keepdim=True).cpu().numpy(), None, architecture)
+        return low, _value_range(X.amax(0, keepdim=True).cpu().numpy(), None, architecture)[1]
     if architecture.input_kind != "sequence":
         return X.min(axis=0), X.max(axis=0)
     steps = X.reshape(-1, X.shape[-1])

@@ -261,7 +261,7 @@ class AutoEncoderEnsemble(BaseEstimator):
             ``fit``, it leaves the ensemble exactly as it was before the call.
         """
         with transaction(self):
-            self._fit(X, sample_weight)
+            _inference.on_host(self._fit, X, sample_weight)
         return self
 
     def _fit(self, X, sample_weight=None) -> None:
@@ -408,6 +408,8 @@ class AutoEncoderEnsemble(BaseEstimator):
             the code distance normalised alike, with ``code_density=True``).
         """
         check_is_fitted(self)
+        if isinstance(X, torch.Tensor):  # the members read NumPy: a host round trip
+            return _inference.on_host(self.score_samples, X)
         X = self._validate(X, reset=False)
         net, device = self._members()
         rows = _ScaledRows(X, self.center_, self.scale_)
@@ -457,6 +459,8 @@ class AutoEncoderEnsemble(BaseEstimator):
             with the same index and columns for a DataFrame).
         """
         check_is_fitted(self)
+        if isinstance(X, torch.Tensor):  # the members read NumPy: a host round trip
+            return _inference.on_host(self.feature_errors, X)
         X_in, X = X, self._validate(X, reset=False)
         check_output_size(X.shape, "feature_errors(X)")
         net, device = self._members()
