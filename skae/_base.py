@@ -35,6 +35,7 @@ from ._batching import SparseRows
 from ._checks import check_params, check_same_input, check_same_module, module_signature
 from ._chunked import ChunkedData
 from ._device import draw_seed, forked_rng, resolve_device, to_device
+from ._doc_link import DocLinkMixin
 from ._inference import InferenceMixin
 from ._modules import ACTIVATIONS, Network
 from ._persistence import net_state, rebuild_net
@@ -45,7 +46,7 @@ from .architectures import MLP, Architecture, check_built, check_shapes
 PROTOCOL_CHECK_ROWS = 2
 
 
-class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
+class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, DocLinkMixin, BaseEstimator):
     """Base class of the skae autoencoders; not for direct use.
 
     See :class:`skae.AutoEncoder` for the parameters every family shares.

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _errors
 from ._chunked import ChunkedData
+from ._doc_link import DocLinkMixin
 from ._inference import batch_rows
 from .ensemble import AutoEncoderEnsemble
 
@@ -32,7 +33,7 @@ def _can_explain(self) -> bool:
     return all(callable(getattr(inner, m, None)) for m in ("transform", "inverse_transform"))
 
 
-class AnomalyDetector(OutlierMixin, BaseEstimator):
+class AnomalyDetector(OutlierMixin, DocLinkMixin, BaseEstimator):
     """Outlier detector around any estimator with ``score_samples``.
 
     It fits a clone of ``estimator`` (by default an
