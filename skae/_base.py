@@ -32,7 +32,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _errors, _inputs
 from ._batching import SparseRows
-from ._checks import check_params, check_same_input, check_same_module, module_signature
+from ._checks import (
+    check_network_params,
+    check_params,
+    check_same_input,
+    check_same_module,
+    module_signature,
+)
 from ._chunked import ChunkedData
 from ._device import draw_seed, forked_rng, resolve_device, to_device
 from ._doc_link import DocLinkMixin
@@ -376,8 +382,9 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, DocLinkMi
         check_params(self)
         how = "partial_fit" if incremental else "warm_start=True"
         if continuing:
-            check_same_module(self, how)
-        else:
+            check_same_module(self, how)  # first: a continued fit cannot change its network
+        check_network_params(self)
+        if not continuing:
             self.architecture_ = clone(self._configured_architecture())
         first = X.first_chunk() if isinstance(X, ChunkedData) else X
         arrays, spec = self._read_input(first, reset=not (continuing and incremental))
