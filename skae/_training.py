@@ -19,7 +19,7 @@ from ._batching import TensorDataset, split_rows
 from ._callbacks import NonFiniteLossGuard, ProgressBar, silent
 from ._checks import ConvergenceCheck, DivergenceCheck, FittedModelCheck, InterruptCheck
 from ._chunked import ChunkedData
-from ._device import data_home, to_device
+from ._device import data_home, training_tensor
 from ._net import SkaeNet
 
 
@@ -79,7 +79,7 @@ def training_data(est, X, arrays, device: torch.device, incremental: bool, weigh
 
         return X._stream(check, arrays), None
     home = data_home(arrays, device)
-    train = tuple(to_device(a, home, device) for a in arrays)
+    train = tuple(training_tensor(a, home, device) for a in arrays)
     if weights is not None:
         weights = torch.as_tensor(weights, device=home)
     if incremental or not est.early_stopping:
