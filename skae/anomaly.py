@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from . import _errors
 from ._chunked import ChunkedData
+from ._doc_link import DocLinkMixin
 from ._inference import batch_rows, like_input, on_host
 from .ensemble import AutoEncoderEnsemble
 
@@ -54,7 +55,7 @@ def _quantiles(values: np.ndarray, qs, weights=None) -> list[float]:
     return list(values[order][np.minimum(positions, len(values) - 1)])
 
 
-class AnomalyDetector(OutlierMixin, BaseEstimator):
+class AnomalyDetector(OutlierMixin, DocLinkMixin, BaseEstimator):
     """Outlier detector around any estimator with ``score_samples``.
 
     It fits a clone of ``estimator`` (by default an

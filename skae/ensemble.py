@@ -17,6 +17,7 @@ from . import _errors, _inference
 from ._checks import check_weights
 from ._chunked import ChunkedData, reservoir_sample
 from ._device import check_float32_range, forked_rng, resolve_device, to_device
+from ._doc_link import DocLinkMixin
 from ._inference import batched, check_output_size
 from ._inputs import FLOAT_DTYPES
 from ._training import transaction
@@ -40,7 +41,7 @@ MAX_STATISTICS_ROWS = 100_000
 RIDGE = 1e-3
 
 
-class AutoEncoderEnsemble(BaseEstimator):
+class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
     """Ensemble of small autoencoders, each trained briefly on a subsample.
 
     An anomaly scorer built like :class:`~sklearn.ensemble.IsolationForest`:

@@ -102,6 +102,48 @@ def test_pandas_in_and_pandas_out(X, fitted):
     np.testing.assert_array_equal(out.to_numpy(), fitted.transform(X))
 
 
+# ------------------------------------------------------------------------------- polars
+
+
+@pytest.fixture(scope="module")
+def polars_frame(X):
+    pl = pytest.importorskip("polars")
+    return pl.DataFrame(X, schema=[f"f{i}" for i in range(X.shape[1])])
+
+
+def test_polars_in_and_polars_out(X, fitted, polars_frame):
+    import polars as pl
+
+    ae = AutoEncoder(n_components=3, **FAST_16).set_output(transform="polars")
+    codes = ae.fit_transform(polars_frame)
+    assert isinstance(codes, pl.DataFrame)
+    assert codes.columns == ["autoencoder0", "autoencoder1", "autoencoder2"]
+    assert list(ae.feature_names_in_) == polars_frame.columns
+    out = ae.transform(polars_frame)
+    assert isinstance(out, pl.DataFrame) and out.columns == codes.columns
+    # The same model as from the NumPy array: only the container differs.
+    np.testing.assert_array_equal(out.to_numpy(), fitted.transform(X))
+    # NumPy in, polars out as well: set_output decides the container (and
+    # scikit-learn warns that the array has no feature names).
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        assert isinstance(ae.transform(X), pl.DataFrame)
+
+
+def test_polars_output_of_a_pipeline(X, polars_frame):
+    import polars as pl
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = make_pipeline(StandardScaler(), VariationalAutoEncoder(n_components=2, **FAST))
+    out = pipe.set_output(transform="polars").fit_transform(polars_frame)
+    assert isinstance(out, pl.DataFrame)
+    assert out.columns == ["variationalautoencoder0", "variationalautoencoder1"]
+    assert out.height == len(X)
+    # The scaler passed its polars columns on: the autoencoder knows their names.
+    assert list(pipe[-1].feature_names_in_) == polars_frame.columns
+    assert pipe.transform(polars_frame).columns == out.columns
+
+
 # ------------------------------------------------------------------------- sparse input
 
 

@@ -755,7 +755,8 @@ def test_mixed_precision_on_a_gpu_without_bf16_is_a_clear_error(monkeypatch):
 def test_mixed_precision_with_a_recurrent_network_on_the_cpu_is_a_clear_error():
     X_rank2_120x6 = np.random.default_rng(0).normal(size=(16, 5))
     arch = Recurrent(hidden_size=4)
-    est = AutoEncoder(2, architecture=arch, mixed_precision=True, **FAST_BATCH_32)
+    settings = {**FAST_BATCH_32, "hidden_layer_sizes": (64,)}  # the default: Recurrent has none
+    est = AutoEncoder(2, architecture=arch, mixed_precision=True, **settings)
     with pytest.raises(ValueError, match="no bfloat16 kernels for recurrent layers"):
         est.fit(X_rank2_120x6)
     assert not hasattr(est, "net_")
