@@ -512,4 +512,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, DocLinkMi
         tags.input_tags.two_d_array = kind != "image" or declared
         tags.input_tags.three_d_array = kind != "table"
         tags.input_tags.sparse = kind == "table"
+        # torch tensors stay on their device, outputs are tensors there (the
+        # namespace skae's engine is written in; NumPy in, NumPy out).
+        tags.array_api_support = True
         return tags

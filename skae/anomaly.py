@@ -566,4 +566,5 @@ class AnomalyDetector(OutlierMixin, DocLinkMixin, BaseEstimator):
         # The wrapped estimator validates the input, so it says what is accepted.
         tags.input_tags = copy.copy(inner.input_tags)
         tags.non_deterministic = inner.non_deterministic
+        tags.array_api_support = inner.array_api_support  # torch tensors stay on their device
         return tags

@@ -313,3 +313,26 @@ def test_cuda_tensors_in_and_out_without_a_host_copy(monkeypatch):
     detector = AnomalyDetector(AutoEncoder(2, max_iter=3, device="cuda")).fit(X)
     assert detector.predict(X).device.type == "cuda"
     assert max(sizes) <= 500  # one row, the weights, and the detector's training scores
+
+
+@pytest.mark.parametrize(
+    "est",
+    [
+        AutoEncoder(2, **FAST),
+        VariationalAutoEncoder(2, **FAST),
+        RecurrentAutoEncoder(2, **FAST_RNN),
+        AnomalyDetector(AutoEncoder(2, **FAST)),
+    ],
+    ids=lambda est: type(est).__name__,
+)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_array_api_tag_holds_for_torch_tensors(est, dtype, monkeypatch):
+    """The estimators declaring ``array_api_support`` pass scikit-learn's check with
+    torch tensors (which needs SciPy's array API mode to run)."""
+    from sklearn.utils.estimator_checks import check_array_api_input
+
+    assert get_tags(est).array_api_support
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    check_array_api_input(
+        type(est).__name__, est, array_namespace="torch", device_name="cpu", dtype_name=dtype
+    )
