@@ -25,7 +25,7 @@ from ._checks import (
     InterruptCheck,
 )
 from ._chunked import ChunkedData
-from ._device import data_home, to_device
+from ._device import data_home, training_tensor
 from ._net import SkaeNet
 
 
@@ -85,7 +85,7 @@ def training_data(est, X, arrays, device: torch.device, incremental: bool, weigh
 
         return X._stream(check, arrays), None
     home = data_home(arrays, device)
-    train = tuple(to_device(a, home, device) for a in arrays)
+    train = tuple(training_tensor(a, home, device) for a in arrays)
     if weights is not None:
         weights = torch.as_tensor(weights, device=home)
     if incremental or not est.early_stopping:
@@ -201,7 +201,7 @@ def make_net(
     batch_size = resolve_batch_size(est.batch_size, AUTO_BATCH_MAX if n_rows is None else n_rows)
     callbacks = {}
     if est.verbose:
-        callbacks["progress_bar"] = ProgressBar(est.verbose)
+        callbacks["progress_bar"] = ProgressBar(est.verbose, type(est).__name__)
     callbacks["nonfinite_guard"] = NonFiniteLossGuard(advice)
     if est._configured_architecture().input_kind == "sequence":
         # Recurrent networks meet steep cliffs in the loss (long products of
@@ -273,4 +273,6 @@ def continue_incrementally(net: SkaeNet) -> None:
         for _, cb in kept:
             if isinstance(cb, ConvergenceCheck):
                 cb.max_iter = None
+            if isinstance(cb, ProgressBar):
+                cb.total = 1
         setattr(net, attr, kept)
