@@ -32,7 +32,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _errors, _inputs
 from ._batching import SparseRows
-from ._checks import check_params, check_same_input, check_same_module, module_signature
+from ._checks import (
+    check_monitors,
+    check_params,
+    check_same_input,
+    check_same_module,
+    module_signature,
+)
 from ._chunked import ChunkedData
 from ._device import draw_seed, forked_rng, resolve_device, to_device
 from ._inference import InferenceMixin
@@ -75,7 +81,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [str, torch.device],
-        "callbacks": [list, None],
+        "callbacks": [list, tuple, None],
         "mixed_precision": ["boolean"],
         "compile": ["boolean"],
     }
@@ -373,6 +379,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         records the input; a continued one must keep its module and input.
         """
         check_params(self)
+        check_monitors(self, validation=self.early_stopping and not incremental)
         how = "partial_fit" if incremental else "warm_start=True"
         if continuing:
             check_same_module(self, how)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
+from skorch.dataset import Dataset
 
 
 class SparseRows:
@@ -105,16 +106,36 @@ class SparseRows:
         )
 
 
-class TensorDataset:
-    """The aligned rows of one or more tensors; what skorch's split hands around."""
+class TensorDataset(Dataset):
+    """The aligned rows of one or more tensors; what skorch's split hands around.
 
-    def __init__(self, *tensors: torch.Tensor):
+    A :class:`skorch.dataset.Dataset` to skorch's callbacks: ``X`` is the data
+    as the net batches it (the tensor, or the tuple of aligned tensors) and
+    ``y`` the reconstruction target, the samples as flat rows, so that
+    ``EpochScoring`` compares them with ``net.predict(X)``.
+    """
+
+    def __init__(self, *tensors: torch.Tensor):  # skorch's __init__ would copy nothing useful
         if len({len(t) for t in tensors}) != 1:
             raise ValueError("TensorDataset needs tensors with the same number of rows.")
         self.tensors = tensors
 
     def __len__(self) -> int:
         return len(self.tensors[0])
+
+    def __getitem__(self, i: int):
+        x = self.tensors[0][i : i + 1]
+        return x[0], x.reshape(-1)
+
+    @property
+    def X(self):
+        return self.tensors[0] if len(self.tensors) == 1 else self.tensors
+
+    @property
+    def y(self) -> torch.Tensor:
+        # Sparse rows come dense here: only a scoring callback asks for them.
+        dense = self.tensors[0][:] if isinstance(self.tensors[0], SparseRows) else self.tensors[0]
+        return dense.reshape(len(dense), -1)
 
 
 class TensorBatchIterator:

@@ -31,6 +31,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks.scoring import ScoringBase
 
 from ._batching import TensorBatchIterator, TensorDataset
 from ._chunked import ChunkStream
@@ -82,6 +83,42 @@ def check_params(est) -> None:
                 "callbacks must hold skorch callbacks (skorch.callbacks.Callback "
                 f"instances), (name, callback) tuples, or (name, None) to disable one "
                 f"of skae's checks; callbacks[{i}] is {cb!r}."
+            )
+
+
+def check_monitors(est, validation: bool) -> None:
+    """Refuse a user callback that watches validation scores no fit will record.
+
+    skorch's ``EarlyStopping``, ``Checkpoint``, ``LRScheduler`` (and any callback
+    with a ``monitor``) read a history key each epoch; ``valid_*`` keys exist
+    only when ``validation`` (``early_stopping=True`` in ``fit``), else skorch
+    fails mid-fit with a bare ``KeyError``.
+    """
+    if validation:
+        return
+    which = (
+        "partial_fit holds out no validation set"
+        if est.early_stopping
+        else "early_stopping=False, so no validation set is held out"
+    )
+    remedy = (
+        f"Set early_stopping=True (it holds out validation_fraction="
+        f"{est.validation_fraction} of the rows and records 'valid_loss')"
+    )
+    for i, cb in enumerate(est.callbacks or []):
+        cb = cb[1] if isinstance(cb, tuple) else cb
+        monitor = getattr(cb, "monitor", None)
+        if isinstance(cb, ScoringBase) and not cb.on_train:
+            raise ValueError(
+                f"callbacks[{i}] ({type(cb).__name__}) scores the validation set "
+                f"(on_train=False), but this fit has none ({which}). {remedy}, or "
+                "score the training data with on_train=True."
+            )
+        if isinstance(monitor, str) and monitor.startswith("valid_"):
+            raise ValueError(
+                f"callbacks[{i}] ({type(cb).__name__}) monitors {monitor!r}, which this "
+                f"fit does not record ({which}). {remedy}, or monitor a training key "
+                f"such as {monitor.replace('valid_', 'train_', 1)!r}."
             )
 
 

@@ -156,6 +156,7 @@ def make_net(est, module: nn.Module, device: torch.device, valid=None, loss_fn=N
         module=module,
         criterion=torch.nn.MSELoss,  # unused: the loss is the estimator's _loss
         loss_fn=training_loss(est, module, device) if loss_fn is None else loss_fn,
+        reconstruct_fn=est._reconstruct,
         optimizer=torch.optim.Adam,
         lr=est.learning_rate_init,
         optimizer__weight_decay=est.alpha,
