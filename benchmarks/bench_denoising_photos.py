@@ -6,8 +6,8 @@ nothing is tuned on the test photos:
 
 * skae: ``DenoisingAutoEncoder(256, architecture=PatchMLP(), noise_level=sigma)``
   (12x12 windows, the window mean kept out of the network, one hidden layer
-  of 512 units each side), trained for ``EPOCHS`` epochs on the 12x12
-  windows at a step of 3 pixels of the *training* photos, then
+  of 512 units each side), trained for ``EPOCHS`` (6) epochs on the 12x12
+  windows at a step of 4 pixels of the *training* photos, then
   ``denoise(noisy_photo)`` on whole photos (windows at a step of 3,
   averaged per pixel);
 * non-local means (``skimage.restoration.denoise_nl_means``) with the
@@ -61,8 +61,9 @@ TRAIN = ("astronaut", "chelsea", "coffee", "rocket", "brick", "grass", "gravel")
 TUNE = ("astronaut", "brick")  # where TV's weight and PCA's size are picked
 TEST = ("camera", "coins", "moon", "clock", "page", "text")
 PATCH = 12  # the autoencoder's windows
-STEP = 3  # between training windows, and between windows in denoise
-EPOCHS = 10
+TRAIN_STEP = 4  # between training windows
+STEP = 3  # between windows in denoise
+EPOCHS = 6
 TV_WEIGHTS = (0.5, 0.75, 1.0, 1.5, 2.0)  # times sigma
 PCA_PATCH = 8
 PCA_SIZES = (2, 4, 8, 12, 16, 24, 32)
@@ -163,10 +164,10 @@ def pick(fn, options, clean: dict, noisy: dict):
 # ----------------------------------------------------------------- skae
 
 
-def training_windows(photos) -> np.ndarray:
-    """Every PATCH x PATCH window at a step of STEP pixels, float32."""
+def training_windows(photos, step) -> np.ndarray:
+    """Every PATCH x PATCH window at a step of ``step`` pixels, float32."""
     windows = [
-        np.lib.stride_tricks.sliding_window_view(x, (PATCH, PATCH))[::STEP, ::STEP].reshape(
+        np.lib.stride_tricks.sliding_window_view(x, (PATCH, PATCH))[::step, ::step].reshape(
             -1, PATCH, PATCH
         )
         for x in photos
@@ -213,6 +214,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 epoch, 2 test photos")
     parser.add_argument("--levels", type=int, nargs="+", default=list(NOISE_LEVELS))
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="training epochs")
+    parser.add_argument(
+        "--train-step", type=int, default=TRAIN_STEP, help="step between training windows"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -220,8 +225,8 @@ def main(argv=None) -> int:
     test_sets = {"scikit-image (held out)": skimage_photos(TEST), "other packages": other_photos()}
     if args.quick:
         test_sets = {k: dict(list(v.items())[:2]) for k, v in test_sets.items()}
-    epochs = 1 if args.quick else EPOCHS
-    windows = training_windows(train.values())
+    epochs = 1 if args.quick else args.epochs
+    windows = training_windows(train.values(), args.train_step)
     tune = {n: train[n] for n in TUNE}
     pca = PatchPCA(list(train.values()))
     print(f"{len(windows)} training windows of {PATCH}x{PATCH} from {len(train)} photos")
