@@ -400,8 +400,9 @@ class PatchMLP(Architecture):
     -----
     The recipe of ``benchmarks/bench_denoising_photos.py``: train
     ``DenoisingAutoEncoder(256, architecture=PatchMLP(), noise_level=sigma)``
-    on 12x12 patches of clean photos, then ``denoise`` noisy photos of any
-    size (see ``docs/benchmarks/denoising-photos.md``).
+    on 12x12 windows of clean photos, then ``denoise`` noisy photos of any
+    size. Keeping the mean out is worth about 0.8 dB there; the benchmark
+    page "Denoising photos" compares it with scikit-image's denoisers.
 
     Examples
     --------
