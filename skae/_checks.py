@@ -34,7 +34,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from skorch.callbacks.scoring import ScoringBase
 
 from ._batching import TensorBatchIterator, TensorDataset
-from ._chunked import ChunkStream
+from ._chunked import ChunkedData, ChunkStream
 from ._device import FLOAT32_MAX, to_device
 from ._inference import batch_rows
 from .architectures import Architecture
@@ -120,6 +120,37 @@ def check_monitors(est, validation: bool) -> None:
                 f"fit does not record ({which}). {remedy}, or monitor a training key "
                 f"such as {monitor.replace('valid_', 'train_', 1)!r}."
             )
+
+
+def check_weights(sample_weight, X, arrays) -> np.ndarray | None:
+    """``sample_weight`` of a fit, checked: float64 weights, or None when they change nothing.
+
+    Equal weights are the same as none (so a seeded fit gives the same model).
+    """
+    if sample_weight is None:
+        return None
+    if isinstance(X, ChunkedData):
+        raise ValueError(
+            "sample_weight cannot be given with a ChunkedData (streamed training "
+            "data); fit an array, or repeat rows in the stream to weight them."
+        )
+    n_samples = arrays[0].shape[0]
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"sample_weight must be an array of numbers: {exc}") from exc
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight has shape {weights.shape}; expected ({n_samples},), one "
+            "weight per sample of X."
+        )
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative.")
+    if weights.sum() <= 0:
+        raise ValueError(
+            "sample_weight is zero for every sample; at least one sample needs a positive weight."
+        )
+    return None if np.all(weights == weights[0]) else weights
 
 
 # ----------------------------------------------- the module a fit continues

@@ -118,7 +118,11 @@ class SkaeNet(NeuralNet):
         if isinstance(dataset, ChunkStream):  # data larger than memory, read in chunks
             return dataset.iterator(self.batch_size, training, self.device)
         return TensorBatchIterator(
-            dataset.tensors, self.batch_size, shuffle=training, device=self.device
+            dataset.tensors,
+            self.batch_size,
+            shuffle=training,
+            device=self.device,
+            weights=dataset.weights,
         )
 
     # Training mode is set once per epoch in run_single_epoch: module.train()

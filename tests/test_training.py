@@ -180,12 +180,14 @@ def test_a_tuple_of_callbacks_works_as_a_list(X):
     "callback, match",
     [
         (EarlyStopping(monitor="valid_loss"), "monitors 'valid_loss'.*early_stopping=True"),
-        (Checkpoint(), "monitors 'valid_loss_best'"),
+        ("checkpoint", "monitors 'valid_loss_best'"),
         (EpochScoring("r2"), "on_train=False.*on_train=True"),
     ],
     ids=["early_stopping", "checkpoint", "epoch_scoring"],
 )
-def test_callbacks_watching_validation_scores_need_a_validation_set(callback, match, X):
+def test_callbacks_watching_validation_scores_need_a_validation_set(callback, match, X, tmp_path):
+    if callback == "checkpoint":  # its default monitor; files go to tmp_path
+        callback = Checkpoint(dirname=str(tmp_path))
     ae = AutoEncoder(2, **{**FAST, "callbacks": [callback]})
     with pytest.raises(ValueError, match=match):
         ae.fit(X)
@@ -194,6 +196,85 @@ def test_callbacks_watching_validation_scores_need_a_validation_set(callback, ma
     ae.set_params(early_stopping=True).fit(X)
     with pytest.raises(ValueError, match="partial_fit holds out no validation set"):
         ae.partial_fit(X)
+
+
+class RecordRows(Callback):
+    """Keeps the first column of every training batch (the test data's row ids)."""
+
+    def initialize(self):
+        self.ids = []
+        return self
+
+    def on_batch_begin(self, net, batch, training, **kwargs):
+        if training:
+            x = batch[0] if isinstance(batch, tuple) else batch
+            self.ids.extend(x.reshape(len(x), -1)[:, 0].round().long().tolist())
+
+
+def _rows_with_ids(n, n_features=4, seed=0):
+    X = np.random.default_rng(seed).normal(size=(n, n_features)).astype(np.float32)
+    X[:, 0] = np.arange(n)
+    return X
+
+
+@pytest.mark.parametrize("fit", ["fit", "partial_fit", "early_stopping"])
+def test_sample_weight_draws_rows_in_proportion_and_never_zero_weights(fit):
+    X = _rows_with_ids(40)
+    weights = np.r_[np.zeros(10), np.ones(15), np.full(15, 3.0)]
+    recorder = RecordRows()
+    params = {**FAST_BATCH_32, "max_iter": 30, "tol": None, "callbacks": [recorder]}
+    ae = AutoEncoder(2, early_stopping=fit == "early_stopping", **params)
+    if fit == "partial_fit":
+        for _ in range(30):
+            ae.partial_fit(X, sample_weight=weights)
+    else:
+        ae.fit(X, sample_weight=weights)
+    ids = np.array(dict(ae.net_.callbacks_)["user_0"].ids)
+    assert len(ids) > 0 and not np.isin(ids, np.arange(10)).any()
+    light, heavy = np.isin(ids, np.arange(10, 25)).sum(), np.isin(ids, np.arange(25, 40)).sum()
+    assert 2.4 < heavy / light < 3.6  # 3 expected; about 1000 draws
+
+
+def test_equal_sample_weights_train_as_none(X):
+    plain = AutoEncoder(2, **FAST_BATCH_32).fit(X)
+    weighted = AutoEncoder(2, **FAST_BATCH_32).fit(X, sample_weight=np.full(len(X), 0.5))
+    assert weighted.loss_curve_ == plain.loss_curve_
+
+
+def test_sample_weight_fits_the_weighted_rows_better():
+    rng = np.random.default_rng(0)
+    A = (rng.normal(size=(100, 2)) @ rng.normal(size=(2, 6))).astype(np.float32)
+    B = (rng.normal(size=(100, 6)) * 3 + 5).astype(np.float32)
+    X = np.vstack([A, B])
+    weights = np.r_[np.ones(100), np.full(100, 0.01)]
+    params = {**FAST_BATCH_32, "max_iter": 30}
+    weighted = AutoEncoder(2, **params).fit(X, sample_weight=weights)
+    plain = AutoEncoder(2, **params).fit(X)
+    assert weighted.score(A) > plain.score(A) and weighted.score(B) < plain.score(B)
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        (np.ones(3), "shape \\(3,\\); expected \\(40,\\)"),
+        (-np.ones(40), "finite and non-negative"),
+        (np.r_[np.nan, np.ones(39)], "finite and non-negative"),
+        (np.zeros(40), "zero for every sample"),
+        (["a"] * 40, "array of numbers"),
+    ],
+)
+def test_bad_sample_weights_are_refused_and_leave_the_model_unfitted(weights, match, X):
+    ae = AutoEncoder(2, **FAST)
+    with pytest.raises(ValueError, match=match):
+        ae.fit(X, sample_weight=weights)
+    assert not hasattr(ae, "net_")
+
+
+def test_sample_weight_with_chunked_data_is_refused(X):
+    from skae import ChunkedData
+
+    with pytest.raises(ValueError, match="ChunkedData"):
+        AutoEncoder(2, **FAST).fit(ChunkedData(X, chunk_size=20), sample_weight=np.ones(40))
 
 
 def test_skorch_checkpoint_lr_scheduler_and_early_stopping_work(X, tmp_path):
