@@ -104,6 +104,11 @@ plt.show()
 # %%
 # Conclusion
 # ----------
+# On this photo at this noise level the autoencoder, trained for a few
+# epochs, comes close to non-local means and ahead of total variation and
+# wavelets; the benchmark finds it ahead of all three at a noise std of
+# 50/255 and second to non-local means at 15 and 25.
+#
 # Non-local means, total variation and wavelets encode a belief about photos
 # (similar patches recur; edges are sparse; wavelet coefficients are sparse).
 # The autoencoder learns its prior from windows of other photos, and a model
