@@ -108,6 +108,8 @@ fig, ax = plt.subplots(figsize=(6.4, 4))
 for (name, points), marker in zip(curves.items(), "osv", strict=True):
     ax.plot(*zip(*points, strict=True), marker=marker, label=name)
 ax.set_xscale("log")
+ax.set_xticks([2, 4, 8, 16, 32, 64], labels=["2", "4", "8", "16", "32", "64"])
+ax.minorticks_off()
 ax.set_xlabel("bytes per 8x8 image")
 ax.set_ylabel("PSNR (dB)")
 ax.set_title("Held-out digits: quality against size")
