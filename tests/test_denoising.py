@@ -166,8 +166,9 @@ def patch_model():
 
     rng = np.random.RandomState(0)
     patches = rng.uniform(size=(64, 6, 8))
+    params = {k: v for k, v in FAST.items() if k != "hidden_layer_sizes"}  # the MLP's
     return DenoisingAutoEncoder(
-        6, architecture=Convolutional2D(channels=(4,)), noise_level=0.1, **FAST
+        6, architecture=Convolutional2D(channels=(4,)), noise_level=0.1, **params
     ).fit(patches)
 
 
