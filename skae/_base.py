@@ -188,6 +188,14 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         # In float64: squares of float32 values above ~1.8e19 overflow float32.
         return -_errors.sample_mean(*self._errors(module, X, lengths, exact=True))
 
+    def _takes_sparse_batches(self, module) -> bool:
+        """Whether training feeds ``module`` sparse batches of sparse ``X`` (a family hook).
+
+        True only where the family's loss reads sparse batches and the
+        module's first layer multiplies them; otherwise batches are dense.
+        """
+        return False
+
     def _check_values(self, X: np.ndarray) -> None:
         """Reject values the family cannot model (after the generic checks)."""
 
@@ -347,11 +355,11 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             torch.manual_seed(seed)
             if continuing and incremental:
                 net = self.net_
-                train, _ = training_data(self, X, arrays, device, incremental)
+                train, _ = training_data(self, X, arrays, device, incremental, net.module_)
                 net.loss_fn = training_loss(self, net.module_, device)
             else:
                 module = self.net_.module_ if continuing else self._new_module(arrays)
-                train, valid = training_data(self, X, arrays, device, incremental)
+                train, valid = training_data(self, X, arrays, device, incremental, module)
                 net = make_net(self, module, device, valid)
             if incremental:
                 continue_incrementally(net)

@@ -15,7 +15,7 @@ from skorch.callbacks import EarlyStopping
 from skorch.helper import predefined_split
 from torch import nn
 
-from ._batching import TensorDataset, split_rows
+from ._batching import SparseRows, TensorDataset, split_rows
 from ._callbacks import NonFiniteLossGuard, ProgressBar, silent
 from ._checks import ConvergenceCheck, DivergenceCheck, FittedModelCheck, InterruptCheck
 from ._chunked import ChunkedData
@@ -54,9 +54,12 @@ def transaction(est):
         raise
 
 
-def training_data(est, X, arrays, device: torch.device, incremental: bool):
+def training_data(est, X, arrays, device: torch.device, incremental: bool, module=None):
     """``(train, valid)`` datasets: a stream of ``X`` if it is a :class:`ChunkedData`,
     else the validated ``arrays``.
+
+    Sparse training data give sparse batches when the family says ``module``
+    multiplies them directly (``est._takes_sparse_batches``), dense ones otherwise.
 
     The training data go to the device once, unless they would take more
     than half of its free memory: then they stay on the host and batches are
@@ -77,6 +80,8 @@ def training_data(est, X, arrays, device: torch.device, incremental: bool):
         return X._stream(check, arrays), None
     home = data_home(arrays, device)
     train = tuple(to_device(a, home, device) for a in arrays)
+    if isinstance(train[0], SparseRows) and module is not None:
+        train[0].sparse_batches = est._takes_sparse_batches(module)
     if incremental or not est.early_stopping:
         return TensorDataset(*train), None
     train, valid = split_rows(train, est.validation_fraction)
