@@ -92,9 +92,6 @@ def settings(code_size):
     common = dict(hidden_layer_sizes=(128,), tol=None, random_state=0, device="cpu")
     return {
         "LSA (TruncatedSVD)": TruncatedSVD(code_size, random_state=0),
-        "squared_error, batch 64, 20 epochs (before)": AutoEncoder(
-            code_size, batch_size=64, max_iter=20, **common
-        ),
         "squared_error, batch 256, 20 epochs": AutoEncoder(
             code_size, batch_size=256, max_iter=20, **common
         ),
@@ -103,9 +100,6 @@ def settings(code_size):
         ),
         "multinomial, batch 256, 20 epochs": AutoEncoder(
             code_size, loss="multinomial", batch_size=256, max_iter=20, **common
-        ),
-        "multinomial, batch 256, 40 epochs": AutoEncoder(
-            code_size, loss="multinomial", batch_size=256, max_iter=40, **common
         ),
     }
 
