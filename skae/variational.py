@@ -266,7 +266,8 @@ class VariationalAutoEncoder(BaseAutoEncoder):
 
     Units: the training loss and :meth:`score_samples` are in nats per
     sample (log-densities summed over features), so ``-loss_curve_[-1]`` is
-    the training ELBO when ``beta=1``.
+    the training ELBO (the importance-weighted bound with
+    ``n_importance_samples > 1``) when ``beta=1``.
 
     The Gaussian decoder's variance is one learned parameter per feature
     (not a function of z), floored at 1e-6 in the data's units so that a
