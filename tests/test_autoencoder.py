@@ -115,6 +115,7 @@ def test_multinomial_loss_models_rows_as_distributions():
         loss="multinomial",
         hidden_layer_sizes=(32,),
         max_iter=30,
+        batch_size=32,
         tol=None,
         random_state=0,
         device="cpu",
