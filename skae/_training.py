@@ -54,10 +54,14 @@ def transaction(est):
         raise
 
 
-def training_data(est, X, arrays, device: torch.device, incremental: bool, module=None):
+def training_data(
+    est, X, arrays, device: torch.device, incremental: bool, weights=None, module=None
+):
     """``(train, valid)`` datasets: a stream of ``X`` if it is a :class:`ChunkedData`,
     else the validated ``arrays``.
 
+    ``weights`` (per-row sample weights, or None) make each training epoch
+    draw its rows in proportion to them; the validation split is unweighted.
     Sparse training data give sparse batches when the family says ``module``
     multiplies them directly (``est._takes_sparse_batches``), dense ones otherwise.
 
@@ -82,9 +86,16 @@ def training_data(est, X, arrays, device: torch.device, incremental: bool, modul
     train = tuple(to_device(a, home, device) for a in arrays)
     if isinstance(train[0], SparseRows) and module is not None:
         train[0].sparse_batches = est._takes_sparse_batches(module)
+    if weights is not None:
+        weights = torch.as_tensor(weights, device=home)
     if incremental or not est.early_stopping:
-        return TensorDataset(*train), None
+        return TensorDataset(*train, weights=weights), None
+    if weights is not None:  # split alongside the rows, then kept for training only
+        train = (*train, weights)
     train, valid = split_rows(train, est.validation_fraction)
+    if weights is not None:
+        train, valid = (train[:-1], train[-1]), (valid[:-1], None)
+        return TensorDataset(*train[0], weights=train[1]), TensorDataset(*valid[0])
     return TensorDataset(*train), TensorDataset(*valid)
 
 
@@ -161,6 +172,7 @@ def make_net(est, module: nn.Module, device: torch.device, valid=None, loss_fn=N
         module=module,
         criterion=torch.nn.MSELoss,  # unused: the loss is the estimator's _loss
         loss_fn=training_loss(est, module, device) if loss_fn is None else loss_fn,
+        reconstruct_fn=est._reconstruct,
         optimizer=torch.optim.Adam,
         lr=est.learning_rate_init,
         optimizer__weight_decay=est.alpha,

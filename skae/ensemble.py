@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _errors, _inference
+from ._checks import check_weights
 from ._chunked import ChunkedData, reservoir_sample
 from ._device import check_float32_range, forked_rng, resolve_device, to_device
 from ._inference import batched, check_output_size
@@ -226,7 +227,7 @@ class AutoEncoderEnsemble(BaseEstimator):
         return max(1, int(self.max_samples * n_samples))
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the members, each on its own subsample of ``X``.
 
         Parameters
@@ -242,6 +243,11 @@ class AutoEncoderEnsemble(BaseEstimator):
             the concatenated chunks.
         y : None
             Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample: each member's subsample draws
+            rows (without replacement) with probabilities proportional to
+            them, and rows of zero weight are never drawn. None, or equal
+            weights, draws uniformly. Not with a :class:`~skae.ChunkedData`.
 
         Returns
         -------
@@ -255,13 +261,14 @@ class AutoEncoderEnsemble(BaseEstimator):
             ``fit``, it leaves the ensemble exactly as it was before the call.
         """
         with transaction(self):
-            self._fit(X)
+            self._fit(X, sample_weight)
         return self
 
-    def _fit(self, X) -> None:
+    def _fit(self, X, sample_weight=None) -> None:
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         if isinstance(X, ChunkedData):
+            weights = check_weights(sample_weight, X, None)  # None, or refused
             X, row_ids, n_samples = reservoir_sample(X, MAX_STATISTICS_ROWS, rng, self._read_chunk)
             if n_samples < 2:
                 raise ValueError(
@@ -269,13 +276,18 @@ class AutoEncoderEnsemble(BaseEstimator):
                 )
         else:
             X = self._validate(X, reset=True)
+            weights = check_weights(sample_weight, X, (X,))
             row_ids, n_samples = None, X.shape[0]
         n_rows, n_features = X.shape
 
         center, scale = _robust_scaling(X)
         n_sub = min(self._subsample_size(n_samples), n_rows)
+        p = None
+        if weights is not None:
+            n_sub = min(n_sub, int(np.count_nonzero(weights)))
+            p = weights / weights.sum()
         samples = np.stack(
-            [rng.choice(n_rows, n_sub, replace=False) for _ in range(self.n_estimators)]
+            [rng.choice(n_rows, n_sub, replace=False, p=p) for _ in range(self.n_estimators)]
         )
         width = self.max_components
         if width == "auto":
