@@ -6,6 +6,11 @@ Three parts, each printing its numbers and wall time:
   stochastically binarised MNIST; test ELBO and importance-weighted bound
   (IWAE, ``--k`` samples) in nats, a per-epoch curve of train/test ELBO, and
   a grid of generated digits (``docs/images/vae_mnist_samples.png``).
+* ``reference``: the MLP VAE and IWAE recipes of Burda et al. (2016) (200-200
+  tanh, 50-d latent), each trained by a plain-PyTorch implementation written
+  here and by skae on the same stream of dynamically binarised training
+  images for the same number of epochs, and evaluated alike (test ELBO and
+  IWAE bound with ``--ref-k`` samples): what is skae, and what is data size.
 * ``latent``: a 2-d VAE whose test-set posterior means, coloured by label,
   make ``docs/images/vae_mnist_latent.png``.
 * ``anomaly``: train on all digits but one, score held-out normal digits and
@@ -25,6 +30,7 @@ Usage::
 
     PYTHONPATH=. python benchmarks/bench_vae_mnist.py              # all parts
     PYTHONPATH=. python benchmarks/bench_vae_mnist.py --part anomaly
+    PYTHONPATH=. python benchmarks/bench_vae_mnist.py --part reference --ref-epochs 30
 """
 
 from __future__ import annotations
