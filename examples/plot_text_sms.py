@@ -115,8 +115,8 @@ for i, (metric, label) in enumerate([(0, "accuracy"), (1, "F1 (spam)")]):
     bars = ax.bar(np.arange(len(names)) + (i - 0.5) * width, values, width, label=label)
     ax.bar_label(bars, fmt="%.3f", fontsize=8)
 ax.set_xticks(np.arange(len(names)), names, fontsize=9)
-ax.set_ylim(0, 1.1)
-ax.legend(loc="lower right", fontsize=8)
+ax.set_ylim(0, 1.25)
+ax.legend(loc="upper center", ncol=2, fontsize=8)
 best = results["AutoEncoder\n(multinomial)"]
 lsa = results["LSA (TruncatedSVD)"]
 ax.set_title(
@@ -147,14 +147,14 @@ anomaly["LSA reconstruction"] = np.asarray(V_test.multiply(V_test).sum(axis=1)).
     Z**2
 ).sum(axis=1)
 
-fig, ax = plt.subplots(figsize=(5, 4.5))
+fig, ax = plt.subplots(figsize=(6, 4.5))
 for name, score in anomaly.items():
     fpr, tpr, _ = roc_curve(y_test, score)
     ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y_test, score):.3f})")
 ax.plot([0, 1], [0, 1], ":", color="grey")
 ax.set(xlabel="false positive rate (ham)", ylabel="true positive rate (spam)")
 aucs = ", ".join(f"{n.split()[0]} {roc_auc_score(y_test, v):.3f}" for n, v in anomaly.items())
-ax.set_title(f"Spam as anomaly, trained on ham only\nROC-AUC: {aucs} ({source})", fontsize=10)
+ax.set_title(f"Spam as anomaly, trained on ham only ({source})\nROC-AUC: {aucs}", fontsize=9)
 ax.legend(loc="lower right")
 fig.tight_layout()
 plt.show()
@@ -162,12 +162,14 @@ plt.show()
 # %%
 # Conclusion
 # ----------
-# At the same code size the autoencoder's codes and LSA's give a classifier
-# much the same accuracy on SMS spam (``benchmarks/bench_text_sms.py``
-# measures it with 5-fold cross-validation: 0.968 for both at 32 values):
-# TF-IDF of short messages is close to linear, and a code of either kind keeps
-# what separates spam. As an anomaly detector trained on ham alone, neither
-# reconstruction error separates spam well: a vocabulary learned from ham
-# misses spam's own words, and what is left of a spam message looks much like
-# ham. The autoencoder's practical advantage here is that it takes the sparse
-# matrix directly, inside the same pipeline.
+# At the same code size, the multinomial autoencoder's codes give the
+# classifier a better accuracy and F1 than LSA's; the same network trained on
+# the squared error learns almost nothing in this budget, since a squared
+# error on TF-IDF rows is dominated by the thousands of words a message does
+# not have. ``benchmarks/bench_text_sms.py`` measures it with 5-fold
+# cross-validation at 32 values: accuracy 0.981 and F1 0.924 against LSA's
+# 0.968 and 0.876, at 7.9 times LSA's CPU time for the whole pipeline; the
+# recipe was chosen on this corpus and on a corpus of Python docstrings, where
+# it also beats LSA, by less. As an anomaly detector trained on ham alone, the
+# multinomial log-loss separates spam better than LSA's reconstruction error,
+# though neither well: a vocabulary learned from ham misses spam's own words.
