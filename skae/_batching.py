@@ -186,7 +186,8 @@ class TensorBatchIterator:
         # there) is streamed: each batch is gathered on the host and copied.
         source = tensors[0].device
         self.device = source if device is None else torch.device(device)
-        self._stream = self.device != source
+        # float64 data (a memory-mapped file kept as it is) are cast per batch.
+        self._stream = self.device != source or getattr(tensors[0], "dtype", None) == torch.float64
 
     def __len__(self) -> int:
         return -(-len(self.tensors[0]) // self.batch_size)
@@ -209,6 +210,8 @@ class TensorBatchIterator:
             yield batch[0] if len(batch) == 1 else batch
 
     def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        if t.dtype == torch.float64:
+            t = t.float()
         if t.device == self.device:  # SparseRows densify on the training device
             return t
         if self.device.type == "cuda":

@@ -19,7 +19,7 @@ from ._batching import SparseRows, TensorDataset, split_rows
 from ._callbacks import NonFiniteLossGuard, ProgressBar, silent
 from ._checks import ConvergenceCheck, DivergenceCheck, FittedModelCheck, InterruptCheck
 from ._chunked import ChunkedData
-from ._device import data_home, to_device
+from ._device import data_home, training_tensor
 from ._net import SkaeNet
 
 
@@ -83,7 +83,7 @@ def training_data(
 
         return X._stream(check, arrays), None
     home = data_home(arrays, device)
-    train = tuple(to_device(a, home, device) for a in arrays)
+    train = tuple(training_tensor(a, home, device) for a in arrays)
     if isinstance(train[0], SparseRows) and module is not None:
         train[0].sparse_batches = est._takes_sparse_batches(module)
     if weights is not None:
@@ -142,7 +142,7 @@ def make_net(est, module: nn.Module, device: torch.device, valid=None, loss_fn=N
     advice = est._divergence_advice()
     callbacks = {}
     if est.verbose:
-        callbacks["progress_bar"] = ProgressBar(est.verbose)
+        callbacks["progress_bar"] = ProgressBar(est.verbose, type(est).__name__)
     callbacks["nonfinite_guard"] = NonFiniteLossGuard(advice)
     if est.early_stopping or est.tol is not None:
         callbacks["early_stopping"] = EarlyStopping(
@@ -197,4 +197,6 @@ def continue_incrementally(net: SkaeNet) -> None:
         for _, cb in kept:
             if isinstance(cb, ConvergenceCheck):
                 cb.max_iter = None
+            if isinstance(cb, ProgressBar):
+                cb.total = 1
         setattr(net, attr, kept)

@@ -31,6 +31,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from ._doc_link import DocLinkMixin
 from ._modules import ACTIVATIONS, RNN_CELLS, MLPAutoEncoder, RecurrentSeq2Seq
 
 __all__ = [
@@ -45,7 +46,7 @@ __all__ = [
 INPUT_KINDS = ("table", "signal", "image", "sequence")
 
 
-class Architecture(BaseEstimator):
+class Architecture(DocLinkMixin, BaseEstimator):
     """Base class of the networks an estimator's ``architecture`` can be.
 
     Subclass it to train your own torch module with any skae objective. A

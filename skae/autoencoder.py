@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
@@ -74,10 +73,12 @@ class AutoEncoder(BaseAutoEncoder):
     hidden_layer_sizes : int or tuple of int, default=(64,)
         Widths of the encoder's hidden layers, input side first. The decoder
         uses them in reverse. ``()`` gives a linear-code autoencoder with no
-        hidden layer. Used only when ``architecture=None``.
+        hidden layer. Used only when ``architecture=None``: next to an
+        architecture, ``fit`` raises a ValueError for a value other than the
+        default (set the architecture's own parameter instead).
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Activation between layers. Codes and reconstructions are linear. Used
-        only when ``architecture=None``.
+        only when ``architecture=None``, as ``hidden_layer_sizes``.
     {training_parameters}
 
     Attributes
@@ -222,11 +223,15 @@ class AutoEncoder(BaseAutoEncoder):
     def _check_values(self, X):
         if self.loss != "multinomial":
             return
-        values = X.data if sp.issparse(X) else np.asarray(X)
-        if values.size and values.min() < 0:
+        # NumPy, SciPy or torch (on its device): min() of each.
+        values = X.data if sp.issparse(X) else X
+        if values.shape[0] == 0:
+            return
+        minimum = float(values.min())
+        if minimum < 0:
             raise ValueError(
                 "loss='multinomial' needs non-negative X (counts or weights such as "
-                f"TF-IDF); got a minimum of {values.min():.3g}. Use "
+                f"TF-IDF); got a minimum of {minimum:.3g}. Use "
                 "loss='squared_error' for signed data."
             )
 

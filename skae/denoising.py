@@ -50,10 +50,12 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
     hidden_layer_sizes : int or tuple of int, default=(64,)
         Widths of the encoder's hidden layers, input side first; the decoder
         mirrors them. ``()`` gives an autoencoder with no hidden layer. Used
-        only when ``architecture=None``.
+        only when ``architecture=None``: next to an architecture, ``fit``
+        raises a ValueError for a value other than the default (set the
+        architecture's own parameter instead).
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Activation between layers. Codes and reconstructions are linear.
-        Used only when ``architecture=None``.
+        Used only when ``architecture=None``, as ``hidden_layer_sizes``.
     {training_parameters}
 
     Attributes
@@ -244,6 +246,9 @@ def _value_range(X: np.ndarray, lengths, architecture):
     """
     if sp.issparse(X):  # (1, n_features) sparse results; small to densify
         return X.min(axis=0).toarray().ravel(), X.max(axis=0).toarray().ravel()
+    if isinstance(X, torch.Tensor):  # reduced where it lies; the extremes come to the host
+        low, high = _value_range(X.amin(0, keepdim=True).cpu().numpy(), None, architecture)
+        return low, _value_range(X.amax(0, keepdim=True).cpu().numpy(), None, architecture)[1]
     if architecture.input_kind != "sequence":
         return X.min(axis=0), X.max(axis=0)
     steps = X.reshape(-1, X.shape[-1])

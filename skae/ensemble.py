@@ -17,6 +17,7 @@ from . import _errors, _inference
 from ._checks import check_weights
 from ._chunked import ChunkedData, reservoir_sample
 from ._device import check_float32_range, forked_rng, resolve_device, to_device
+from ._doc_link import DocLinkMixin
 from ._inference import batched, check_output_size
 from ._inputs import FLOAT_DTYPES
 from ._training import transaction
@@ -40,7 +41,7 @@ MAX_STATISTICS_ROWS = 100_000
 RIDGE = 1e-3
 
 
-class AutoEncoderEnsemble(BaseEstimator):
+class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
     """Ensemble of small autoencoders, each trained briefly on a subsample.
 
     An anomaly scorer built like :class:`~sklearn.ensemble.IsolationForest`:
@@ -261,7 +262,7 @@ class AutoEncoderEnsemble(BaseEstimator):
             ``fit``, it leaves the ensemble exactly as it was before the call.
         """
         with transaction(self):
-            self._fit(X, sample_weight)
+            _inference.on_host(self._fit, X, sample_weight)
         return self
 
     def _fit(self, X, sample_weight=None) -> None:
@@ -408,6 +409,8 @@ class AutoEncoderEnsemble(BaseEstimator):
             the code distance normalised alike, with ``code_density=True``).
         """
         check_is_fitted(self)
+        if isinstance(X, torch.Tensor):  # the members read NumPy: a host round trip
+            return _inference.on_host(self.score_samples, X)
         X = self._validate(X, reset=False)
         net, device = self._members()
         rows = _ScaledRows(X, self.center_, self.scale_)
@@ -453,10 +456,13 @@ class AutoEncoderEnsemble(BaseEstimator):
         -------
         errors : ndarray of shape (n_samples, n_features)
             Larger where a feature is further from what the members
-            reconstruct from the sample (dense for sparse input).
+            reconstruct from the sample (dense for sparse input; a DataFrame
+            with the same index and columns for a DataFrame).
         """
         check_is_fitted(self)
-        X = self._validate(X, reset=False)
+        if isinstance(X, torch.Tensor):  # the members read NumPy: a host round trip
+            return _inference.on_host(self.feature_errors, X)
+        X_in, X = X, self._validate(X, reset=False)
         check_output_size(X.shape, "feature_errors(X)")
         net, device = self._members()
         weight = torch.as_tensor(1.0 / self.error_mad_, device=device)[:, None, None]
@@ -465,7 +471,8 @@ class AutoEncoderEnsemble(BaseEstimator):
             err = _errors.squared_errors(net.decode(net.encode(batch[None])), batch)
             return (err * weight).mean(0)
 
-        return self._batched(errors, net, device, _ScaledRows(X, self.center_, self.scale_))
+        out = self._batched(errors, net, device, _ScaledRows(X, self.center_, self.scale_))
+        return _inference.like_input(out, X_in)
 
     def _batched(self, fn, net, device, rows) -> np.ndarray:
         """``fn(net, batch)`` over the scaled ``rows`` in bounded batches, in float64."""

@@ -180,12 +180,14 @@ def test_a_tuple_of_callbacks_works_as_a_list(X):
     "callback, match",
     [
         (EarlyStopping(monitor="valid_loss"), "monitors 'valid_loss'.*early_stopping=True"),
-        (Checkpoint(), "monitors 'valid_loss_best'"),
+        ("checkpoint", "monitors 'valid_loss_best'"),
         (EpochScoring("r2"), "on_train=False.*on_train=True"),
     ],
     ids=["early_stopping", "checkpoint", "epoch_scoring"],
 )
-def test_callbacks_watching_validation_scores_need_a_validation_set(callback, match, X):
+def test_callbacks_watching_validation_scores_need_a_validation_set(callback, match, X, tmp_path):
+    if callback == "checkpoint":  # its default monitor; files go to tmp_path
+        callback = Checkpoint(dirname=str(tmp_path))
     ae = AutoEncoder(2, **{**FAST, "callbacks": [callback]})
     with pytest.raises(ValueError, match=match):
         ae.fit(X)
@@ -753,7 +755,8 @@ def test_mixed_precision_on_a_gpu_without_bf16_is_a_clear_error(monkeypatch):
 def test_mixed_precision_with_a_recurrent_network_on_the_cpu_is_a_clear_error():
     X_rank2_120x6 = np.random.default_rng(0).normal(size=(16, 5))
     arch = Recurrent(hidden_size=4)
-    est = AutoEncoder(2, architecture=arch, mixed_precision=True, **FAST_BATCH_32)
+    settings = {**FAST_BATCH_32, "hidden_layer_sizes": (64,)}  # the default: Recurrent has none
+    est = AutoEncoder(2, architecture=arch, mixed_precision=True, **settings)
     with pytest.raises(ValueError, match="no bfloat16 kernels for recurrent layers"):
         est.fit(X_rank2_120x6)
     assert not hasattr(est, "net_")
