@@ -25,6 +25,7 @@ from skae.architectures import (
     Architecture,
     Convolutional1D,
     Convolutional2D,
+    PatchMLP,
     Recurrent,
 )
 
@@ -80,6 +81,10 @@ CASES = {
     "conv1d-channels": (
         lambda: Convolutional1D(channels=(4,)),
         lambda: RNG.uniform(size=(24, 2, 9)),
+    ),
+    "patchmlp-chw": (
+        lambda: PatchMLP(hidden_layer_sizes=(8,), remove_mean=False),
+        lambda: RNG.uniform(size=(24, 3, 7, 5)),
     ),
     "recurrent-2d": (lambda: Recurrent(hidden_size=8), lambda: RNG.uniform(size=(24, 7))),
     "recurrent-list": (lambda: Recurrent(cell="gru", hidden_size=8), lambda: sequences()),
@@ -139,6 +144,32 @@ def test_convolutions_reconstruct_exactly_the_input_size(size):
     est = AutoEncoder(2, architecture=Convolutional2D(channels=(2, 2)), **FAST).fit(X)
     assert est.inverse_transform(est.transform(X)).shape == X.shape
     assert est.input_shape_ == (1, *size)
+
+
+@pytest.mark.parametrize("estimator", [DenoisingAutoEncoder, SparseAutoEncoder])
+def test_patch_mlp_keeps_the_mean_out_of_the_network(estimator):
+    # The encoder sees each window minus its channel means, so shifting a
+    # channel's brightness shifts its reconstruction by as much, whatever the
+    # weights; the means are the code's last c entries.
+    X = RNG.uniform(size=(24, 2, 6, 5))
+    est = estimator(5, architecture=PatchMLP(hidden_layer_sizes=(8,)), **FAST).fit(X)
+    shift = np.array([0.3, -0.2])[None, :, None, None]
+    base = est.inverse_transform(est.transform(X))
+    np.testing.assert_allclose(
+        est.inverse_transform(est.transform(X + shift)), base + shift, atol=1e-5
+    )
+    np.testing.assert_allclose(est.transform(X)[:, -2:], X.mean(axis=(2, 3)), atol=1e-6)
+    flat = PatchMLP((2, 6, 5), hidden_layer_sizes=(8,))
+    flat_est = estimator(5, architecture=flat, **FAST).fit(X.reshape(24, -1))
+    assert flat_est.inverse_transform(flat_est.transform(X.reshape(24, -1))).shape == (24, 60)
+
+
+def test_patch_mlp_mean_needs_a_deterministic_code_larger_than_the_channels():
+    X = RNG.uniform(size=(24, 3, 6, 5))
+    with pytest.raises(ValueError, match="n_components must exceed 3"):
+        AutoEncoder(3, architecture=PatchMLP(hidden_layer_sizes=4), **FAST).fit(X)
+    with pytest.raises(ValueError, match="use remove_mean=False"):
+        VariationalAutoEncoder(4, architecture=PatchMLP(hidden_layer_sizes=4), **FAST).fit(X)
 
 
 @pytest.mark.parametrize("length", [25, 8, 2])

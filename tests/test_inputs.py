@@ -236,7 +236,14 @@ def _numpy_calls(monkeypatch):
         (lambda: AutoEncoder(2, **FAST), (60, 5)),
         (lambda: DenoisingAutoEncoder(2, **FAST), (60, 5)),
         (lambda: VariationalAutoEncoder(2, **FAST), (60, 5)),
-        (lambda: AutoEncoder(2, architecture=Convolutional2D(channels=(4,)), **FAST), (30, 6, 6)),
+        (
+            lambda: AutoEncoder(
+                2,
+                architecture=Convolutional2D(channels=(4,)),
+                **{k: v for k, v in FAST.items() if k != "hidden_layer_sizes"},
+            ),
+            (30, 6, 6),
+        ),
         (lambda: RecurrentAutoEncoder(2, **FAST_RNN), (20, 7, 2)),
     ],
     ids=["autoencoder", "denoising", "variational", "conv2d", "recurrent"],
