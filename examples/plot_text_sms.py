@@ -5,7 +5,8 @@ Text features and spam detection on SMS
 
 Text comes out of :class:`~sklearn.feature_extraction.text.TfidfVectorizer` as a
 sparse matrix, and skae's table families take it as it is: it stays sparse on
-the training device and is densified one batch at a time. Here an
+the training device, and the :class:`~skae.AutoEncoder`'s first layer
+multiplies each sparse batch directly. Here an
 :class:`~skae.AutoEncoder` turns TF-IDF rows of SMS messages into 16-value codes
 for a classifier, beside :class:`~sklearn.decomposition.TruncatedSVD` (LSA) with
 the same code size, and then, trained on normal messages ("ham") only, scores
@@ -69,18 +70,29 @@ print(f"{source}: {len(texts)} messages, {is_spam.sum()} spam")
 # Codes for a classifier: autoencoder vs LSA at the same size
 # -----------------------------------------------------------
 # The vectorizer's output is a sparse matrix; the autoencoder needs no
-# ``toarray()``. A scaler puts both kinds of codes on one scale for the
-# classifier. ``tol=None`` runs every epoch: a TF-IDF row's unit norm is
-# spread over thousands of columns, so the mean squared error is about 1e-4
-# from the start, and the default absolute ``tol=1e-4`` would stop training
-# after ``n_iter_no_change`` epochs.
+# ``toarray()``: its first layer multiplies each sparse batch directly.
+# ``loss="multinomial"`` treats each TF-IDF row as weights over the
+# vocabulary and its reconstruction as a distribution over it (a softmax):
+# the loss looks at the words a message has, where a squared error averages
+# over thousands of absent ones. The recipe of ``benchmarks/bench_text_sms.py``
+# (chosen on two corpora, see the "SMS spam" benchmark page): a linear code
+# and decoder, batches of 256, 4 epochs at a learning rate of 2e-2; ``tol=None``
+# runs all 4. A scaler puts the codes on one scale for the classifier.
 code_size = 16
+text_ae = dict(
+    hidden_layer_sizes=(),
+    batch_size=256,
+    max_iter=4,
+    learning_rate_init=2e-2,
+    tol=None,
+    random_state=0,
+)
 reducers = {
     "LSA (TruncatedSVD)": TruncatedSVD(code_size, random_state=0),
-    "AutoEncoder": AutoEncoder(
-        code_size, hidden_layer_sizes=(128,), batch_size=64, max_iter=20, tol=None, random_state=0
-    ),
+    "AutoEncoder\n(multinomial)": AutoEncoder(code_size, loss="multinomial", **text_ae),
+    "AutoEncoder\n(squared error)": AutoEncoder(code_size, **text_ae),
 }
+results = {}
 for name, reducer in reducers.items():
     pipe = make_pipeline(
         TfidfVectorizer(sublinear_tf=True, max_features=2000),
@@ -89,9 +101,32 @@ for name, reducer in reducers.items():
         LogisticRegression(max_iter=1000),
     ).fit(X_train, y_train)
     pred = pipe.predict(X_test)
+    results[name] = (np.mean(pred == y_test), f1_score(y_test, pred))
     print(
-        f"{name:20s} accuracy {np.mean(pred == y_test):.3f}  F1 (spam) {f1_score(y_test, pred):.3f}"
+        f"{name.replace(chr(10), ' '):30s} accuracy {results[name][0]:.3f}  "
+        f"F1 (spam) {results[name][1]:.3f}"
     )
+
+fig, ax = plt.subplots(figsize=(7, 3.6))
+width = 0.38
+names = list(results)
+for i, (metric, label) in enumerate([(0, "accuracy"), (1, "F1 (spam)")]):
+    values = [results[n][metric] for n in names]
+    bars = ax.bar(np.arange(len(names)) + (i - 0.5) * width, values, width, label=label)
+    ax.bar_label(bars, fmt="%.3f", fontsize=8)
+ax.set_xticks(np.arange(len(names)), names, fontsize=9)
+ax.set_ylim(0, 1.25)
+ax.legend(loc="upper center", ncol=2, fontsize=8)
+best = results["AutoEncoder\n(multinomial)"]
+lsa = results["LSA (TruncatedSVD)"]
+ax.set_title(
+    f"Codes of {code_size} values, held-out 30% ({source}):\n"
+    f"multinomial AutoEncoder accuracy {best[0]:.3f}, F1 {best[1]:.3f}; "
+    f"LSA {lsa[0]:.3f}, {lsa[1]:.3f}",
+    fontsize=10,
+)
+fig.tight_layout()
+plt.show()
 
 # %%
 # Spam as the anomaly: train on ham only
@@ -100,10 +135,11 @@ for name, reducer in reducers.items():
 # autoencoder reconstructs badly (low ``score_samples``) is unlike ham.
 vectorizer = TfidfVectorizer(sublinear_tf=True, max_features=2000).fit(X_train[~y_train])
 V_ham, V_test = vectorizer.transform(X_train[~y_train]), vectorizer.transform(X_test)
-ae = AutoEncoder(
-    code_size, hidden_layer_sizes=(128,), batch_size=64, max_iter=20, tol=None, random_state=0
-)
-anomaly = {"AutoEncoder": -ae.fit(V_ham).score_samples(V_test)}
+anomaly = {
+    "AutoEncoder (multinomial)": -AutoEncoder(code_size, loss="multinomial", **text_ae)
+    .fit(V_ham)
+    .score_samples(V_test)
+}
 svd = TruncatedSVD(code_size, random_state=0).fit(V_ham)
 Z = svd.transform(V_test)
 # The rank-16 projection's squared error, from the sparse rows.
@@ -111,13 +147,14 @@ anomaly["LSA reconstruction"] = np.asarray(V_test.multiply(V_test).sum(axis=1)).
     Z**2
 ).sum(axis=1)
 
-fig, ax = plt.subplots(figsize=(5, 4.5))
+fig, ax = plt.subplots(figsize=(6, 4.5))
 for name, score in anomaly.items():
     fpr, tpr, _ = roc_curve(y_test, score)
     ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y_test, score):.3f})")
 ax.plot([0, 1], [0, 1], ":", color="grey")
 ax.set(xlabel="false positive rate (ham)", ylabel="true positive rate (spam)")
-ax.set_title(f"Spam as anomaly, trained on ham only ({source})", fontsize=10)
+aucs = ", ".join(f"{n.split()[0]} {roc_auc_score(y_test, v):.3f}" for n, v in anomaly.items())
+ax.set_title(f"Spam as anomaly, trained on ham only ({source})\nROC-AUC: {aucs}", fontsize=9)
 ax.legend(loc="lower right")
 fig.tight_layout()
 plt.show()
@@ -125,12 +162,14 @@ plt.show()
 # %%
 # Conclusion
 # ----------
-# At the same code size the autoencoder's codes and LSA's give a classifier
-# much the same accuracy on SMS spam (``benchmarks/bench_text_sms.py``
-# measures it with 5-fold cross-validation: 0.968 for both at 32 values):
-# TF-IDF of short messages is close to linear, and a code of either kind keeps
-# what separates spam. As an anomaly detector trained on ham alone, neither
-# reconstruction error separates spam well: a vocabulary learned from ham
-# misses spam's own words, and what is left of a spam message looks much like
-# ham. The autoencoder's practical advantage here is that it takes the sparse
-# matrix directly, inside the same pipeline.
+# At the same code size, the multinomial autoencoder's codes give the
+# classifier a better accuracy and F1 than LSA's; the same network trained on
+# the squared error learns almost nothing in this budget, since a squared
+# error on TF-IDF rows is dominated by the thousands of words a message does
+# not have. ``benchmarks/bench_text_sms.py`` measures it with 5-fold
+# cross-validation at 32 values: accuracy 0.981 and F1 0.924 against LSA's
+# 0.968 and 0.876, at 7.9 times LSA's CPU time for the whole pipeline; the
+# recipe was chosen on this corpus and on a corpus of Python docstrings, where
+# it also beats LSA, by less. As an anomaly detector trained on ham alone, the
+# multinomial log-loss separates spam better than LSA's reconstruction error,
+# though neither well: a vocabulary learned from ham misses spam's own words.

@@ -206,6 +206,14 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, DocLinkMi
         # In float64: squares of float32 values above ~1.8e19 overflow float32.
         return -_errors.sample_mean(*self._errors(module, X, lengths, exact=True))
 
+    def _takes_sparse_batches(self, module) -> bool:
+        """Whether training feeds ``module`` sparse batches of sparse ``X`` (a family hook).
+
+        True only where the family's loss reads sparse batches and the
+        module's first layer multiplies them; otherwise batches are dense.
+        """
+        return False
+
     def _check_values(self, X: np.ndarray) -> None:
         """Reject values the family cannot model (after the generic checks)."""
 
@@ -408,11 +416,11 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, DocLinkMi
             torch.manual_seed(seed)
             if continuing and incremental:
                 net = self.net_
-                train, _ = training_data(self, X, arrays, device, incremental, weights)
+                train, _ = training_data(self, X, arrays, device, incremental, weights, net.module_)
                 net.loss_fn = training_loss(self, net.module_, device)
             else:
                 module = self.net_.module_ if continuing else self._new_module(arrays)
-                train, valid = training_data(self, X, arrays, device, incremental, weights)
+                train, valid = training_data(self, X, arrays, device, incremental, weights, module)
                 n_rows = arrays[0].shape[0]
                 rows = resolve_batch_size(self.batch_size, n_rows)
                 reference = mean_predictor_mse(check_batches(None, train, rows, device=device))

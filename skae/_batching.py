@@ -6,7 +6,8 @@ than the forward and backward passes. Here a batch is one gather from a
 device tensor (or, for data made of several aligned tensors, such as padded
 sequences and their lengths, one gather from each, returned as a tuple).
 A sparse matrix sits on the device as :class:`SparseRows`, whose row gathers
-come back dense: only one batch is ever densified.
+come back dense (only one batch is ever densified), or, for a family whose
+first layer multiplies sparse batches directly, as torch sparse COO tensors.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ class SparseRows:
 
     ``rows[i]`` for a slice or an index tensor returns a dense float32 tensor
     of shape (len(i), n_columns) on ``densify_on`` (the storage device unless
-    given). :meth:`take` returns the selected rows as another ``SparseRows``
+    given), or with ``sparse_batches=True`` a sparse COO tensor of that shape
+    (uncoalesced: padding slots are explicit zeros, so building it needs no
+    host sync). :meth:`take` returns the selected rows as another ``SparseRows``
     (for a validation split). Memory on the storage device: the stored values
     (float32), their column indices (int32 when they fit) and one row pointer
     per row (int64), about the size of the scipy matrix.
@@ -34,7 +37,8 @@ class SparseRows:
     before the data are read).
     """
 
-    def __init__(self, indptr, indices, data, n_columns, densify_on=None):
+    def __init__(self, indptr, indices, data, n_columns, densify_on=None, sparse_batches=False):
+        self.sparse_batches = sparse_batches
         self.indptr = indptr
         self.indices = indices
         self.data = data
@@ -86,6 +90,15 @@ class SparseRows:
         columns, values, _ = self._gather(self._row_index(rows))
         columns = columns.to(self.densify_on, non_blocking=True)
         values = values.to(self.densify_on, non_blocking=True)
+        if self.sparse_batches:
+            n = len(columns)
+            row_ids = torch.arange(n, device=self.densify_on)[:, None].expand_as(columns)
+            return torch.sparse_coo_tensor(
+                torch.stack([row_ids.reshape(-1), columns.reshape(-1)]),
+                values.reshape(-1),
+                (n, self.n_columns),
+                check_invariants=False,
+            )
         dense = torch.zeros(len(columns), self.n_columns, device=self.densify_on)
         # Adding (not writing) sums duplicate entries, as scipy reads them;
         # padding slots add an exact zero.
@@ -103,6 +116,7 @@ class SparseRows:
             values[keep],
             self.n_columns,
             self.densify_on,
+            self.sparse_batches,
         )
 
 
@@ -128,6 +142,7 @@ class TensorDataset(Dataset):
 
     def __getitem__(self, i: int):
         x = self.tensors[0][i : i + 1]
+        x = x.to_dense() if x.layout != torch.strided else x  # a sparse batch
         return x[0], x.reshape(-1)
 
     @property
@@ -138,6 +153,7 @@ class TensorDataset(Dataset):
     def y(self) -> torch.Tensor:
         # Sparse rows come dense here: only a scoring callback asks for them.
         dense = self.tensors[0][:] if isinstance(self.tensors[0], SparseRows) else self.tensors[0]
+        dense = dense.to_dense() if dense.layout != torch.strided else dense
         return dense.reshape(len(dense), -1)
 
 

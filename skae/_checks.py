@@ -345,6 +345,8 @@ def mean_predictor_mse(batches) -> float | None:
     total = squares = count = None
     for batch in batches:
         X, lengths = split_batch(batch)
+        if X.is_sparse:  # a sparse batch (TF-IDF rows), dense one batch at a time
+            X = X.to_dense()
         X = trim(X, lengths).double()
         if lengths is None:
             n = X.new_full(X.shape[1:], len(X))

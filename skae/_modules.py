@@ -18,17 +18,33 @@ ACTIVATIONS = {
 }
 
 
-def mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
+class SparseInputLinear(nn.Linear):
+    """:class:`torch.nn.Linear` that also takes a sparse COO batch.
+
+    A sparse batch (e.g. TF-IDF rows) is multiplied as it is, with no dense
+    copy: the cost is that of its stored values, not of its width. A dense
+    batch takes the ordinary path, so exports and state dicts are those of
+    ``nn.Linear``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.layout == torch.sparse_coo:
+            return torch.sparse.addmm(self.bias, x, self.weight.t())
+        return super().forward(x)
+
+
+def mlp(sizes: Sequence[int], activation: str, first=nn.Linear) -> nn.Sequential:
     """Linear layers through ``sizes`` with ``activation`` between them.
 
     There is no activation after the last layer: codes and reconstructions
-    are unbounded unless the caller adds one.
+    are unbounded unless the caller adds one. ``first`` is the class of the
+    first linear layer.
     """
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         if i > 0:
             layers.append(ACTIVATIONS[activation]())
-        layers.append(nn.Linear(n_in, n_out))
+        layers.append((first if i == 0 else nn.Linear)(n_in, n_out))
     return nn.Sequential(*layers)
 
 
@@ -38,8 +54,12 @@ class MLPAutoEncoder(nn.Module):
     ``encoder``: n_features -> *hidden_layer_sizes -> n_components (linear code).
     ``decoder``: n_components -> *reversed(hidden_layer_sizes) -> n_out (linear).
     ``n_out`` defaults to ``n_features``; a family whose decoder emits more than
-    one value per feature (e.g. a mean and a variance) asks for more.
+    one value per feature (e.g. a mean and a variance) asks for more. The
+    encoder's first layer also multiplies sparse COO batches directly
+    (``takes_sparse_batches``).
     """
+
+    takes_sparse_batches = True
 
     def __init__(
         self,
@@ -54,7 +74,7 @@ class MLPAutoEncoder(nn.Module):
         hidden = list(hidden_layer_sizes)
         n_code_out = n_components if n_code_out is None else n_code_out
         n_out = n_features if n_out is None else n_out
-        self.encoder = mlp([n_features, *hidden, n_code_out], activation)
+        self.encoder = mlp([n_features, *hidden, n_code_out], activation, SparseInputLinear)
         self.decoder = mlp([n_components, *hidden[::-1], n_out], activation)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

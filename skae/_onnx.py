@@ -301,6 +301,15 @@ def _autoencoder_graph(estimator, method: str):
             "posterior mean), 'inverse_transform' or 'feature_errors' (the decoder mean)."
         )
 
+    if method in ("score_samples", "feature_errors") and getattr(estimator, "loss", None) == (
+        "multinomial"
+    ):
+        raise ValueError(
+            f"{type(estimator).__name__}(loss='multinomial') scores rows by the "
+            f"multinomial log-loss, which to_onnx does not export as {method!r}; "
+            "export 'transform' or 'inverse_transform' (the decoded distributions)."
+        )
+
     form = estimator._fit_form
     n_timesteps = None
     if sequences and method == "inverse_transform":

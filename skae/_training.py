@@ -15,7 +15,7 @@ from skorch.callbacks import EarlyStopping, GradientNormClipping
 from skorch.helper import predefined_split
 from torch import nn
 
-from ._batching import TensorDataset, split_rows
+from ._batching import SparseRows, TensorDataset, split_rows
 from ._callbacks import NonFiniteLossGuard, ProgressBar, silent
 from ._checks import (
     LEARNED_NOTHING_RATIO,
@@ -60,12 +60,16 @@ def transaction(est):
         raise
 
 
-def training_data(est, X, arrays, device: torch.device, incremental: bool, weights=None):
+def training_data(
+    est, X, arrays, device: torch.device, incremental: bool, weights=None, module=None
+):
     """``(train, valid)`` datasets: a stream of ``X`` if it is a :class:`ChunkedData`,
     else the validated ``arrays``.
 
     ``weights`` (per-row sample weights, or None) make each training epoch
     draw its rows in proportion to them; the validation split is unweighted.
+    Sparse training data give sparse batches when the family says ``module``
+    multiplies them directly (``est._takes_sparse_batches``), dense ones otherwise.
 
     The training data go to the device once, unless they would take more
     than half of its free memory: then they stay on the host and batches are
@@ -86,6 +90,8 @@ def training_data(est, X, arrays, device: torch.device, incremental: bool, weigh
         return X._stream(check, arrays), None
     home = data_home(arrays, device)
     train = tuple(training_tensor(a, home, device) for a in arrays)
+    if isinstance(train[0], SparseRows) and module is not None:
+        train[0].sparse_batches = est._takes_sparse_batches(module)
     if weights is not None:
         weights = torch.as_tensor(weights, device=home)
     if incremental or not est.early_stopping:

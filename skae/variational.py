@@ -175,8 +175,10 @@ class VariationalAutoEncoder(BaseAutoEncoder):
     latent dimensions; the decoder maps a latent vector back to the parameters
     of a likelihood p(x|z). The prior p(z) is a standard normal. Training
     maximises the evidence lower bound (ELBO) with one reparameterised sample
-    of z per training sample and per step (Kingma & Welling, 2014); ``beta``
-    weights its KL term (a beta-VAE when ``beta != 1``, Higgins et al., 2017).
+    of z per training sample and per step (Kingma & Welling, 2014), or, with
+    ``n_importance_samples > 1``, the importance-weighted bound (an IWAE,
+    Burda et al., 2016); ``beta`` weights its KL term (a beta-VAE when
+    ``beta != 1``, Higgins et al., 2017).
 
     Parameters
     ----------
@@ -199,9 +201,15 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         data (or data in [0, 1], scored by cross-entropy); values outside
         [0, 1] are rejected.
     n_importance_samples : int, default=1
-        Samples of z per data point in :meth:`score_samples`. ``1`` gives the
-        ELBO; ``K > 1`` the importance-weighted bound of Burda et al. (2016),
-        tighter as ``K`` grows, at ``K`` times the cost of the decoder.
+        Samples of z per data point, in training and in :meth:`score_samples`.
+        ``1`` gives the ELBO; ``K > 1`` the importance-weighted bound of
+        Burda et al. (2016), tighter as ``K`` grows, at ``K`` times the cost
+        of the decoder. Training with ``K > 1`` maximises that bound (an
+        IWAE; the decoder's time and memory per batch grow ``K`` times, and
+        ``beta`` weights ``log p(z) - log q(z|x)`` in each importance
+        weight). A value set after :meth:`fit` changes only the scores: a VAE
+        trained on the ELBO can be scored with ``K = 1000`` without
+        retraining.
     hidden_layer_sizes : int or tuple of int, default=(64,)
         Widths of the encoder's hidden layers, input side first. The decoder
         uses them in reverse. Used only when ``architecture=None``: next to
@@ -222,10 +230,11 @@ class VariationalAutoEncoder(BaseAutoEncoder):
     n_iter_ : int
         Number of epochs run (summed over fits with ``warm_start=True``).
     loss_curve_ : list of float
-        Mean training loss of each epoch: the negative (beta-weighted) ELBO in
+        Mean training loss of each epoch: the negative (beta-weighted) ELBO,
+        or importance-weighted bound with ``n_importance_samples > 1``, in
         nats per sample, summed over features.
     validation_scores_ : list of float
-        Validation ELBO (beta-weighted) of each epoch, in nats per sample.
+        Validation bound (as the training loss) of each epoch, in nats per sample.
         Only with ``early_stopping=True``.
     best_validation_score_ : float
         Best of ``validation_scores_``. Only with ``early_stopping=True``.
@@ -260,7 +269,8 @@ class VariationalAutoEncoder(BaseAutoEncoder):
 
     Units: the training loss and :meth:`score_samples` are in nats per
     sample (log-densities summed over features), so ``-loss_curve_[-1]`` is
-    the training ELBO when ``beta=1``.
+    the training ELBO (the importance-weighted bound with
+    ``n_importance_samples > 1``) when ``beta=1``.
 
     The Gaussian decoder's variance is one learned parameter per feature
     (not a function of z), floored at 1e-6 in the data's units so that a
@@ -292,6 +302,14 @@ class VariationalAutoEncoder(BaseAutoEncoder):
     >>> elbo = vae.score(X)
     >>> iwae = vae.set_params(n_importance_samples=100).score(X)
     >>> bool(iwae >= elbo)
+    True
+
+    Training on the importance-weighted bound (an IWAE) with 5 samples:
+
+    >>> iwae_model = VariationalAutoEncoder(
+    ...     n_components=2, n_importance_samples=5, max_iter=20, random_state=0
+    ... ).fit(X)
+    >>> iwae_model.loss_curve_[-1] < iwae_model.loss_curve_[0]
     True
     """
 
@@ -397,10 +415,22 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         X, lengths = split_batch(batch)
         X = trim(X, lengths)
         mean, log_var = module.posterior(X, lengths)
+        valid = _mask(X, lengths)
+        n_samples_z = self.n_importance_samples
         # Reparameterisation: z is a differentiable function of the noise.
-        z = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
-        nll = -module.log_likelihood(X, z, _mask(X, lengths))
-        return (nll + self.beta * _kl_to_prior(mean, log_var)).mean()
+        std = torch.exp(0.5 * log_var)
+        if n_samples_z == 1:
+            # The ELBO, with the KL in closed form.
+            z = mean + std * torch.randn_like(mean)
+            nll = -module.log_likelihood(X, z, valid)
+            return (nll + self.beta * _kl_to_prior(mean, log_var)).mean()
+        # The importance-weighted bound (Burda et al., 2016) with K samples.
+        eps = torch.randn(n_samples_z, *mean.shape, device=mean.device, dtype=mean.dtype)
+        z = mean + std * eps  # (K, batch, n_components)
+        log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
+        log_post = -0.5 * (LOG_2PI + log_var + eps**2).sum(-1)
+        log_w = module.log_likelihood(X, z, valid) + self.beta * (log_prior - log_post)
+        return -(torch.logsumexp(log_w, dim=0) - math.log(n_samples_z)).mean()
 
     # ------------------------------------------------------------ inference
 

@@ -3,6 +3,7 @@ search), against PCA on a curved manifold, and its fitted attributes."""
 
 import numpy as np
 import pytest
+import scipy.sparse
 import torch
 from _settings import curved_manifold
 from sklearn.datasets import load_digits
@@ -15,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from skae import (
     AutoEncoder,
 )
+from skae.architectures import Convolutional2D
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +93,59 @@ def test_fitted_attributes(X, fitted):
 
 def test_training_loss_decreases(X, fitted):
     assert fitted.loss_curve_[-1] < fitted.loss_curve_[0]
+
+
+# ------------------------------------------------------------ multinomial loss
+
+
+def topic_counts(n_docs, seed, n_words=40, n_topics=4):
+    """Word counts of documents drawn from one of ``n_topics`` word distributions."""
+    rng = np.random.RandomState(0)  # the same topics for every seed
+    topics = rng.dirichlet(np.full(n_words, 0.1), size=n_topics)
+    draws = np.random.RandomState(seed)
+    which = draws.randint(n_topics, size=n_docs)
+    counts = np.array([draws.multinomial(20, topics[t]) for t in which], dtype=float)
+    return scipy.sparse.csr_matrix(counts), which
+
+
+def test_multinomial_loss_models_rows_as_distributions():
+    X, _ = topic_counts(300, seed=0)
+    ae = AutoEncoder(
+        4,
+        loss="multinomial",
+        hidden_layer_sizes=(32,),
+        max_iter=30,
+        batch_size=32,
+        tol=None,
+        random_state=0,
+        device="cpu",
+    ).fit(X)
+    P = ae.inverse_transform(ae.transform(X))
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-5)
+    dense = X.toarray()
+    # score_samples is the multinomial log-likelihood of the counts under P.
+    np.testing.assert_allclose(
+        ae.score_samples(X), (dense * np.log(P)).sum(axis=1), rtol=1e-4, atol=1e-3
+    )
+    # Far better than the uniform distribution over the 40 words (20 * log 40 = 73.8).
+    assert -ae.score(X) < 0.6 * 20 * np.log(40)
+    assert ae.feature_errors(X).shape == X.shape
+
+
+def test_multinomial_loss_refuses_negative_values_and_non_tables():
+    with pytest.raises(ValueError, match="non-negative"):
+        AutoEncoder(2, loss="multinomial", max_iter=1).fit(-np.ones((10, 3)))
+    images = np.random.RandomState(0).uniform(size=(10, 8, 8))
+    with pytest.raises(ValueError, match="tables only"):
+        AutoEncoder(2, loss="multinomial", architecture=Convolutional2D(), max_iter=1).fit(images)
+
+
+def test_multinomial_loss_exports_transform_and_refuses_scores_in_onnx():
+    pytest.importorskip("onnx")
+    from skae import to_onnx
+
+    X, _ = topic_counts(50, seed=0)
+    ae = AutoEncoder(2, loss="multinomial", max_iter=2, tol=None, random_state=0).fit(X)
+    assert to_onnx(ae, "transform") is not None
+    with pytest.raises(ValueError, match="multinomial"):
+        to_onnx(ae, "score_samples")

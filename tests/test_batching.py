@@ -180,3 +180,50 @@ def test_anomaly_detector_passes_sparse_input_through(X_sparse):
         detector.decision_function(X_sparse), dense.decision_function(X_sparse.toarray()), atol=1e-5
     )
     assert set(detector.predict(X_sparse)) <= {-1, 1}
+
+
+def test_sparse_rows_give_sparse_batches_equal_to_the_dense_rows(X_sparse):
+    rows = SparseRows.from_scipy(X_sparse, "cpu")
+    rows.sparse_batches = True
+    order = torch.tensor([5, 4, 0, 59, 17, 5])
+    batch = rows[order]
+    assert batch.layout == torch.sparse_coo
+    dense = X_sparse.toarray().astype(np.float32)
+    np.testing.assert_array_equal(batch.to_dense().numpy(), dense[order.numpy()])
+    part = rows.take(torch.tensor([17, 3, 40]))
+    assert part.sparse_batches
+    np.testing.assert_array_equal(part[:].to_dense().numpy(), dense[[17, 3, 40]])
+
+
+def test_sparse_input_linear_multiplies_a_sparse_batch_as_its_dense_copy(X_sparse):
+    from skae._modules import SparseInputLinear
+
+    torch.manual_seed(0)
+    layer = SparseInputLinear(12, 3)
+    rows = SparseRows.from_scipy(X_sparse, "cpu")
+    dense = rows[:]
+    rows.sparse_batches = True
+    grads = []
+    for batch in (dense, rows[:]):
+        layer.zero_grad()
+        out = layer(batch)
+        out.square().sum().backward()
+        grads.append((out.detach().clone(), layer.weight.grad.clone(), layer.bias.grad.clone()))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_the_autoencoder_trains_on_sparse_batches(X_sparse):
+    layouts = set()
+
+    class Spy(AutoEncoder):
+        def _loss(self, module, batch, training):
+            layouts.add(batch.layout)
+            return super()._loss(module, batch, training)
+
+    Spy(3, **FAST_BATCHES).fit(X_sparse)
+    assert layouts == {torch.sparse_coo}
+    layouts.clear()
+    # Under autocast the sparse product has no kernel: dense batches then.
+    Spy(3, mixed_precision=True, **FAST_BATCHES).fit(X_sparse)
+    assert layouts == {torch.strided}
