@@ -98,6 +98,13 @@ class AutoEncoderEnsemble(BaseEstimator):
         robustly scaled input space: a sample far from all of them is
         unusual even if the member reconstructs it well. 0 leaves the term
         out (the score is then the reconstruction error alone).
+    novelty : bool, default=False
+        Whether the training data is known to hold no anomalies (the
+        one-class setting, the ``novelty`` idea of scikit-learn's
+        :class:`~sklearn.neighbors.LocalOutlierFactor`). Then nothing is
+        trimmed (``trim_fraction`` is ignored) and, when
+        ``neighbor_samples > 0``, every row of each member's subsample is a
+        neighbour row: clean data is used fully.
     code_density : bool, default=False
         Also score by the Mahalanobis distance of each member's code to the
         codes of its subsample (normalised the same way, and averaged with
@@ -195,6 +202,7 @@ class AutoEncoderEnsemble(BaseEstimator):
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "trim_fraction": [Interval(Real, 0, 1, closed="left")],
         "neighbor_samples": [Interval(Integral, 0, None, closed="left")],
+        "novelty": ["boolean"],
         "code_density": ["boolean"],
         "random_state": ["random_state"],
         "device": [str, torch.device],
@@ -211,6 +219,7 @@ class AutoEncoderEnsemble(BaseEstimator):
         learning_rate_init=0.01,
         trim_fraction=0.2,
         neighbor_samples=64,
+        novelty=False,
         code_density=False,
         random_state=None,
         device="auto",
@@ -223,6 +232,7 @@ class AutoEncoderEnsemble(BaseEstimator):
         self.learning_rate_init = learning_rate_init
         self.trim_fraction = trim_fraction
         self.neighbor_samples = neighbor_samples
+        self.novelty = novelty
         self.code_density = code_density
         self.random_state = random_state
         self.device = device
@@ -310,6 +320,8 @@ class AutoEncoderEnsemble(BaseEstimator):
 
         rows = _ScaledRows(X, center, scale)
         n_neighbors = min(self.neighbor_samples, n_sub)
+        if self.novelty and n_neighbors:
+            n_neighbors = n_sub
         with forked_rng(device):
             torch.manual_seed(seed)
             net = _Members(n_features, self.hidden_size, code_sizes, width, n_neighbors)
@@ -317,9 +329,8 @@ class AutoEncoderEnsemble(BaseEstimator):
         net.to(device)
         X_sub = rows[samples.ravel()].reshape(*samples.shape, n_features)
         X_sub = to_device(X_sub, device)  # (members, rows, features)
-        losses = net.train_trimmed(
-            X_sub, self.max_iter, self.learning_rate_init, self.trim_fraction
-        )
+        trim = 0.0 if self.novelty else self.trim_fraction
+        losses = net.train_trimmed(X_sub, self.max_iter, self.learning_rate_init, trim)
         if not np.all(np.isfinite(losses)):
             raise ValueError(
                 "Training diverged (non-finite loss); lower learning_rate_init "
@@ -392,10 +403,10 @@ class AutoEncoderEnsemble(BaseEstimator):
             cache.device = device
         return cache.module, device
 
-    def _inference_rows(self, n_members: int, n_features: int) -> int:
+    def _inference_rows(self, net, n_features: int) -> int:
         """Rows per inference batch: members x rows x width stays bounded."""
-        widest = max(n_features, self.hidden_size, self.neighbor_samples)
-        per_row = n_members * widest
+        widest = max(n_features, self.hidden_size, net.neighbors.shape[1])
+        per_row = net.n_members * widest
         return max(1, min(INFERENCE_ROWS, _inference.INFERENCE_BATCH_ELEMENTS // per_row))
 
     def _member_terms(self, net, device, rows, row_ids, own):
@@ -418,7 +429,7 @@ class AutoEncoderEnsemble(BaseEstimator):
             device,
             _Rows(rows, row_ids),
             row_ids,
-            rows=self._inference_rows(net.n_members, rows.shape[1]),
+            rows=self._inference_rows(net, rows.shape[1]),
             overflow="high",
             name=type(self).__name__,
             out_dtype=np.float64,
@@ -518,7 +529,7 @@ class AutoEncoderEnsemble(BaseEstimator):
             net,
             device,
             rows,
-            rows=self._inference_rows(net.n_members, rows.shape[1]),
+            rows=self._inference_rows(net, rows.shape[1]),
             overflow="high",
             name=type(self).__name__,
             out_dtype=np.float64,
