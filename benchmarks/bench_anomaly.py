@@ -36,12 +36,18 @@ Usage::
     PYTHONPATH=. python benchmarks/bench_anomaly.py --skae-params trim_fraction=0.1
     PYTHONPATH=. python benchmarks/bench_anomaly.py --breast-cancer
     PYTHONPATH=. python benchmarks/bench_anomaly.py --timing
+    python benchmarks/bench_anomaly.py --from-logs base.txt "novelty.txt=skae novelty"
+
+``--from-logs`` prints the tables from the printed lines of earlier runs
+(rows run separately, e.g. only the skae row of an ablation); ``FILE=NAME``
+renames that file's skae default row to NAME.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import re
 import sys
 import time
 import warnings
@@ -250,6 +256,33 @@ def load_sets(args) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return sets
 
 
+ROW = re.compile(
+    r"^\s*(?P<left>.+?) ROC-AUC (?P<auc>[\d.]+)  AP (?P<ap>[\d.]+)  fit\+score\s+(?P<time>[\d.]+) s"
+)
+
+
+def results_from_logs(items, known) -> tuple[dict, list]:
+    """Results and row names from the per-set lines that runs of this script print."""
+    results, names = {}, []
+    for item in items:
+        path, _, rename = item.partition("=")
+        for line in Path(path).read_text().splitlines():
+            match = ROW.match(line)
+            if not match:
+                continue
+            left = match["left"].rstrip()
+            method = next(m for m in sorted(known, key=len, reverse=True) if left.endswith(m))
+            name_set = left[: -len(method)].strip()
+            if rename and method == DEFAULT:
+                method = rename
+            if method not in names:
+                names.append(method)
+            results.setdefault(name_set, {})[method] = {
+                k: float(match[k]) for k in ("auc", "ap", "time")
+            }
+    return results, names
+
+
 def parse_params(items) -> dict:
     """``key=value`` strings to a dict; values are Python literals (or plain strings)."""
     params = {}
@@ -325,6 +358,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--timing", action="store_true", help="synthetic timing rows instead")
     parser.add_argument(
+        "--from-logs", nargs="*", help="tables from earlier runs' output files (FILE or FILE=NAME)"
+    )
+    parser.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads for every method (default 1)"
     )
     args = parser.parse_args(argv)
@@ -335,6 +371,10 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     if args.timing:
         return timing(skae_params)
+    if args.from_logs:
+        known = [*methods({}, True), DEFAULT]
+        results, names = results_from_logs(args.from_logs, known)
+        return print_tables(results, list(results), names, args.seeds)
     if not args.breast_cancer and data_missing(Path(args.data_dir)):
         return 0
     found = methods(skae_params, args.all)
@@ -373,15 +413,24 @@ def main(argv=None) -> int:
     # whatever else shares the cores.
     print(
         f"\n{len(datasets)} datasets, {args.seeds} seeds, wall time {wall:.0f} s, "
-        f"CPU time {cpu:.0f} s\n"
+        f"CPU time {cpu:.0f} s"
     )
+    return print_tables(results, datasets, names, args.seeds)
+
+
+def print_tables(results, datasets, names, seeds) -> int:
+    """The ROC-AUC, AP, significance and time tables."""
+    if not datasets:
+        return 1
+    print(f"\n{len(datasets)} datasets\n")
     print("ROC-AUC (test part, mean over seeds)\n")
     print(metric_table(results, datasets, names, "auc"))
     print("\nAverage precision (test part, mean over seeds)\n")
     print(metric_table(results, datasets, names, "ap"))
-    if DEFAULT in names:
-        print("\nskae default against each row, paired ROC-AUC over the sets\n")
-        print(wilcoxon_table(results, datasets, names))
+    for ours in names:
+        if ours.startswith("skae"):
+            print(f"\n{ours} against each row, paired ROC-AUC over the sets\n")
+            print(wilcoxon_table(results, datasets, names, ours))
     print("\nFit plus scoring time (s, summed over splits)\n")
     print(metric_table(results, datasets, names, "time", higher_is_better=False))
     return 0
