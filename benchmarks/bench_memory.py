@@ -1,4 +1,4 @@
-"""Peak memory of ``score_samples`` on an input far larger than a batch.
+"""Peak memory of ``score_samples`` on an input far larger than a batch, and of ``fit`` on a memmap.
 
 The input is a float32 ``np.memmap`` on disk, so it never has to fit in RAM;
 skae reads it one inference batch at a time. The script reports the peak
@@ -6,10 +6,16 @@ skae reads it one inference batch at a time. The script reports the peak
 the file pages the kernel maps in and may drop at will) during scoring,
 against the input's size.
 
+With ``--fit-mib N`` it instead fits an ``AutoEncoder`` (one epoch) on a
+read-only float32 and a float64 ``np.memmap`` of N MiB each and reports how
+much anonymous memory the fit added: training reads batches from the file's
+pages, so the increase should stay far below the file's size.
+
 Usage::
 
     python benchmarks/bench_memory.py                    # 2,000,000 x 784 (6.3 GB file)
     python benchmarks/bench_memory.py --rows 10000000    # 10M x 784 (31 GB file)
+    python benchmarks/bench_memory.py --fit-mib 512      # fit on 512 MiB memmaps
 """
 
 from __future__ import annotations
@@ -40,12 +46,44 @@ def inference_batch_rows() -> int | None:
     return None
 
 
+def fit_on_memmaps(mib: int, directory) -> None:
+    """Anonymous memory that one epoch of ``fit`` adds on read-only memmaps of ``mib`` MiB."""
+    n_features = 256
+    for dtype in (np.float32, np.float64):
+        n_rows = mib * 2**20 // (np.dtype(dtype).itemsize * n_features)
+        with tempfile.TemporaryDirectory(dir=directory) as tmp:
+            path = Path(tmp) / "X.bin"
+            X = np.memmap(path, dtype=dtype, mode="w+", shape=(n_rows, n_features))
+            rng = np.random.default_rng(0)
+            for i in range(0, n_rows, 50_000):
+                X[i : i + 50_000] = rng.random((min(50_000, n_rows - i), n_features))
+            X.flush()
+            del X
+            X = np.memmap(path, dtype=dtype, mode="r", shape=(n_rows, n_features))
+            model = AutoEncoder(
+                n_components=8, hidden_layer_sizes=(16,), max_iter=1, batch_size=4096,
+                tol=None, random_state=0, device="cpu",
+            )  # fmt: skip
+            with PeakSampler() as memory:
+                _, seconds = timed(model.fit, X)
+            print(
+                f"fit on a {X.nbytes / 2**20:.0f} MiB read-only {np.dtype(dtype).name} memmap "
+                f"({n_rows:,} x {n_features}): peak RssAnon - baseline "
+                f"{memory.increase / 2**20:.0f} MiB, {seconds:.1f}s"
+            )
+            del X, model
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--features", type=int, default=784)
     parser.add_argument("--dir", default=None, help="where to write the memmap (default: tmp)")
+    parser.add_argument("--fit-mib", type=int, default=None, help="fit on memmaps of this size")
     args = parser.parse_args(argv)
+    if args.fit_mib:
+        fit_on_memmaps(args.fit_mib, args.dir)
+        return
     gib = 1024**3
 
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:

@@ -2,8 +2,10 @@
 
 from . import architectures as architectures  # the networks: skae.architectures
 from . import distributed as distributed  # Dask/Ray searches, DDP: skae.distributed
+from ._card import model_card
 from ._chunked import ChunkedData
 from ._onnx import to_onnx
+from ._skl2onnx import register_skl2onnx_converters
 from .anomaly import AnomalyDetector
 from .autoencoder import AutoEncoder
 from .denoising import DenoisingAutoEncoder
@@ -21,6 +23,8 @@ __all__ = [
     "RecurrentAutoEncoder",
     "SparseAutoEncoder",
     "VariationalAutoEncoder",
+    "model_card",
+    "register_skl2onnx_converters",
     "to_onnx",
 ]
 __version__ = "0.1.0"

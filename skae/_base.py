@@ -32,7 +32,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _errors, _inputs
 from ._batching import SparseRows
-from ._checks import check_params, check_same_input, check_same_module, module_signature
+from ._checks import (
+    check_monitors,
+    check_params,
+    check_same_input,
+    check_same_module,
+    check_weights,
+    module_signature,
+)
 from ._chunked import ChunkedData
 from ._device import draw_seed, forked_rng, resolve_device, to_device
 from ._inference import InferenceMixin
@@ -75,7 +82,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [str, torch.device],
-        "callbacks": [list, None],
+        "callbacks": [list, tuple, None],
         "mixed_precision": ["boolean"],
         "compile": ["boolean"],
     }
@@ -245,7 +252,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
     # -------------------------------------------------------------- fitting
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the autoencoder to ``X``.
 
         Parameters
@@ -254,6 +261,16 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             Training data, in any form the architecture reads.
         y : None
             Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample. Each epoch then draws its
+            ``n_samples`` rows with replacement, with probabilities
+            proportional to the weights, so the loss minimised is, in
+            expectation, the weighted mean of the per-sample loss (for every
+            family, penalties computed per batch included); a zero weight
+            drops a sample. None, or equal weights, trains as without
+            weights (each epoch a permutation of the rows). The
+            ``early_stopping`` validation loss is not weighted. Not with a
+            :class:`~skae.ChunkedData`.
 
         Returns
         -------
@@ -278,11 +295,11 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             the estimator keeps the weights reached then.
         """
         with transaction(self):
-            self._fit(X, incremental=False)
+            self._fit(X, incremental=False, sample_weight=sample_weight)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """Train one pass (one epoch) over ``X``, continuing the current model.
 
         scikit-learn's incremental convention, as
@@ -310,6 +327,10 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             One chunk of training data, in the form :meth:`fit` takes.
         y : None
             Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample of the chunk, as in :meth:`fit`:
+            the epoch draws the chunk's rows with probabilities proportional
+            to them.
 
         Returns
         -------
@@ -328,10 +349,10 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         (4, 4)
         """
         with transaction(self):
-            self._fit(X, incremental=True)
+            self._fit(X, incremental=True, sample_weight=sample_weight)
         return self
 
-    def _fit(self, X, incremental: bool) -> None:
+    def _fit(self, X, incremental: bool, sample_weight=None) -> None:
         """The one training path: ``fit`` (fresh or warm) and ``partial_fit``.
 
         ``incremental`` trains one epoch on ``X`` and continues the fitted
@@ -342,16 +363,17 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         """
         continuing = hasattr(self, "net_") and (incremental or self.warm_start)
         arrays = self._start(X, continuing, incremental)
+        weights = check_weights(sample_weight, X, arrays)
         device, seed = self._device_and_seed(continuing, incremental)
         with forked_rng(device):
             torch.manual_seed(seed)
             if continuing and incremental:
                 net = self.net_
-                train, _ = training_data(self, X, arrays, device, incremental)
+                train, _ = training_data(self, X, arrays, device, incremental, weights)
                 net.loss_fn = training_loss(self, net.module_, device)
             else:
                 module = self.net_.module_ if continuing else self._new_module(arrays)
-                train, valid = training_data(self, X, arrays, device, incremental)
+                train, valid = training_data(self, X, arrays, device, incremental, weights)
                 net = make_net(self, module, device, valid)
             if incremental:
                 continue_incrementally(net)
@@ -373,6 +395,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         records the input; a continued one must keep its module and input.
         """
         check_params(self)
+        check_monitors(self, validation=self.early_stopping and not incremental)
         how = "partial_fit" if incremental else "warm_start=True"
         if continuing:
             check_same_module(self, how)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
+from skorch.dataset import Dataset
 
 
 class SparseRows:
@@ -105,16 +106,39 @@ class SparseRows:
         )
 
 
-class TensorDataset:
-    """The aligned rows of one or more tensors; what skorch's split hands around."""
+class TensorDataset(Dataset):
+    """The aligned rows of one or more tensors; what skorch's split hands around.
 
-    def __init__(self, *tensors: torch.Tensor):
+    A :class:`skorch.dataset.Dataset` to skorch's callbacks: ``X`` is the data
+    as the net batches it (the tensor, or the tuple of aligned tensors) and
+    ``y`` the reconstruction target, the samples as flat rows, so that
+    ``EpochScoring`` compares them with ``net.predict(X)``.
+    """
+
+    def __init__(self, *tensors: torch.Tensor, weights: torch.Tensor | None = None):
+        # Not skorch's __init__: the data are tensors already.
         if len({len(t) for t in tensors}) != 1:
             raise ValueError("TensorDataset needs tensors with the same number of rows.")
         self.tensors = tensors
+        # Sample weights: shuffled epochs draw rows in proportion to them.
+        self.weights = weights
 
     def __len__(self) -> int:
         return len(self.tensors[0])
+
+    def __getitem__(self, i: int):
+        x = self.tensors[0][i : i + 1]
+        return x[0], x.reshape(-1)
+
+    @property
+    def X(self):
+        return self.tensors[0] if len(self.tensors) == 1 else self.tensors
+
+    @property
+    def y(self) -> torch.Tensor:
+        # Sparse rows come dense here: only a scoring callback asks for them.
+        dense = self.tensors[0][:] if isinstance(self.tensors[0], SparseRows) else self.tensors[0]
+        return dense.reshape(len(dense), -1)
 
 
 class TensorBatchIterator:
@@ -124,7 +148,9 @@ class TensorBatchIterator:
     ``device`` differs from the tensors' device, each batch is moved there.
     With ``shuffle=True`` every pass draws a fresh permutation from torch's
     global generator on the first tensor's device, so a seeded fit is
-    reproducible.
+    reproducible; with ``weights`` (one non-negative float per row) it draws
+    as many rows with replacement, each with probability proportional to its
+    weight.
     """
 
     def __init__(
@@ -133,22 +159,32 @@ class TensorBatchIterator:
         batch_size: int,
         shuffle: bool,
         device: torch.device | str | None = None,
+        weights: torch.Tensor | None = None,
     ):
         self.tensors = tensors
+        # Inverse-CDF sampling (torch.multinomial takes at most 2**24 rows).
+        self._cdf = None if weights is None else torch.cumsum(weights.double(), 0)
         self.batch_size = batch_size
         self.shuffle = shuffle
         # Data kept on the host while training runs elsewhere (it did not fit
         # there) is streamed: each batch is gathered on the host and copied.
         source = tensors[0].device
         self.device = source if device is None else torch.device(device)
-        self._stream = self.device != source
+        # float64 data (a memory-mapped file kept as it is) are cast per batch.
+        self._stream = self.device != source or getattr(tensors[0], "dtype", None) == torch.float64
 
     def __len__(self) -> int:
         return -(-len(self.tensors[0]) // self.batch_size)
 
     def __iter__(self):
         n = len(self.tensors[0])
-        order = torch.randperm(n, device=self.tensors[0].device) if self.shuffle else None
+        order = None
+        if self.shuffle and self._cdf is not None:
+            u = torch.rand(n, device=self._cdf.device, dtype=torch.float64) * self._cdf[-1]
+            # The first row whose cumulative weight exceeds u: never a zero-weight row.
+            order = torch.searchsorted(self._cdf, u, right=True).clamp_(max=n - 1)
+        elif self.shuffle:
+            order = torch.randperm(n, device=self.tensors[0].device)
         for start in range(0, n, self.batch_size):
             stop = start + self.batch_size
             rows = slice(start, stop) if order is None else order[start:stop]
@@ -158,6 +194,8 @@ class TensorBatchIterator:
             yield batch[0] if len(batch) == 1 else batch
 
     def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        if t.dtype == torch.float64:
+            t = t.float()
         if t.device == self.device:  # SparseRows densify on the training device
             return t
         if self.device.type == "cuda":

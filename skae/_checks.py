@@ -31,9 +31,10 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks.scoring import ScoringBase
 
 from ._batching import TensorBatchIterator, TensorDataset
-from ._chunked import ChunkStream
+from ._chunked import ChunkedData, ChunkStream
 from ._device import FLOAT32_MAX, to_device
 from ._inference import batch_rows
 from .architectures import Architecture
@@ -83,6 +84,73 @@ def check_params(est) -> None:
                 f"instances), (name, callback) tuples, or (name, None) to disable one "
                 f"of skae's checks; callbacks[{i}] is {cb!r}."
             )
+
+
+def check_monitors(est, validation: bool) -> None:
+    """Refuse a user callback that watches validation scores no fit will record.
+
+    skorch's ``EarlyStopping``, ``Checkpoint``, ``LRScheduler`` (and any callback
+    with a ``monitor``) read a history key each epoch; ``valid_*`` keys exist
+    only when ``validation`` (``early_stopping=True`` in ``fit``), else skorch
+    fails mid-fit with a bare ``KeyError``.
+    """
+    if validation:
+        return
+    which = (
+        "partial_fit holds out no validation set"
+        if est.early_stopping
+        else "early_stopping=False, so no validation set is held out"
+    )
+    remedy = (
+        f"Set early_stopping=True (it holds out validation_fraction="
+        f"{est.validation_fraction} of the rows and records 'valid_loss')"
+    )
+    for i, cb in enumerate(est.callbacks or []):
+        cb = cb[1] if isinstance(cb, tuple) else cb
+        monitor = getattr(cb, "monitor", None)
+        if isinstance(cb, ScoringBase) and not cb.on_train:
+            raise ValueError(
+                f"callbacks[{i}] ({type(cb).__name__}) scores the validation set "
+                f"(on_train=False), but this fit has none ({which}). {remedy}, or "
+                "score the training data with on_train=True."
+            )
+        if isinstance(monitor, str) and monitor.startswith("valid_"):
+            raise ValueError(
+                f"callbacks[{i}] ({type(cb).__name__}) monitors {monitor!r}, which this "
+                f"fit does not record ({which}). {remedy}, or monitor a training key "
+                f"such as {monitor.replace('valid_', 'train_', 1)!r}."
+            )
+
+
+def check_weights(sample_weight, X, arrays) -> np.ndarray | None:
+    """``sample_weight`` of a fit, checked: float64 weights, or None when they change nothing.
+
+    Equal weights are the same as none (so a seeded fit gives the same model).
+    """
+    if sample_weight is None:
+        return None
+    if isinstance(X, ChunkedData):
+        raise ValueError(
+            "sample_weight cannot be given with a ChunkedData (streamed training "
+            "data); fit an array, or repeat rows in the stream to weight them."
+        )
+    n_samples = arrays[0].shape[0]
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"sample_weight must be an array of numbers: {exc}") from exc
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight has shape {weights.shape}; expected ({n_samples},), one "
+            "weight per sample of X."
+        )
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative.")
+    if weights.sum() <= 0:
+        raise ValueError(
+            "sample_weight is zero for every sample; at least one sample needs a positive weight."
+        )
+    return None if np.all(weights == weights[0]) else weights
 
 
 # ----------------------------------------------- the module a fit continues

@@ -7,6 +7,9 @@ seeds its own work without touching the user's global generator.
 
 from __future__ import annotations
 
+import mmap
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -75,12 +78,47 @@ def to_device(a, device: torch.device, densify_on=None) -> torch.Tensor:
     check_float32_range(a)
     if sp.issparse(a):
         return SparseRows.from_scipy(a, device, densify_on)
-    # torch takes neither negative strides (X[::-1]) nor, without a warning,
-    # read-only arrays (e.g. joblib memmaps); copy those.
-    a = np.ascontiguousarray(a)
-    tensor = torch.from_numpy(a if a.flags.writeable else a.copy())
+    tensor = host_view(a)
     dtype = torch.float32 if tensor.is_floating_point() else tensor.dtype
     return tensor.to(device=device, dtype=dtype)
+
+
+def host_view(a: np.ndarray) -> torch.Tensor:
+    """``a`` as a CPU tensor sharing its memory (a copy only for negative strides).
+
+    Read-only arrays (a read-only ``np.memmap``, joblib's memmaps) are shared
+    too: skae never writes into its input tensors, it gathers batches from them.
+    """
+    # torch does not take negative strides (X[::-1]).
+    a = np.ascontiguousarray(a)
+    if a.flags.writeable:
+        return torch.from_numpy(a)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(a)
+
+
+def file_backed(a) -> bool:
+    """Whether ``a`` is a view of a memory-mapped file (``np.memmap``, ``mmap``)."""
+    while a is not None:
+        if isinstance(a, (np.memmap, mmap.mmap)):
+            return True
+        a = getattr(a, "base", None)
+    return False
+
+
+def training_tensor(a, home: torch.device, device: torch.device):
+    """The training array ``a`` on ``home`` (see :func:`data_home`), as :func:`to_device`.
+
+    A memory-mapped file trained on the CPU is not read into memory: it stays
+    a view of the file in its own dtype, and batches are gathered from it and
+    cast to float32 as they are drawn (see
+    :class:`~skae._batching.TensorBatchIterator`).
+    """
+    if home.type == "cpu" and not sp.issparse(a) and file_backed(a):
+        check_float32_range(a)
+        return host_view(a)
+    return to_device(a, home, device)
 
 
 def device_bytes(a) -> int:
@@ -101,10 +139,15 @@ def fits_on_device(arrays, device: torch.device) -> bool:
 def data_home(arrays, device: torch.device) -> torch.device:
     """Where training data live: on ``device``, or on the host when they would crowd it.
 
+    A memory-mapped file (``np.memmap``) stays on the host (a view of the
+    file, never read whole into memory) and is streamed.
+
     Data kept on the host are streamed to ``device`` one batch at a time
     (see :class:`~skae._batching.TensorBatchIterator`).
     """
-    return device if fits_on_device(arrays, device) else torch.device("cpu")
+    if any(file_backed(a) for a in arrays) or not fits_on_device(arrays, device):
+        return torch.device("cpu")
+    return device
 
 
 def forked_rng(device: torch.device):

@@ -44,9 +44,13 @@ verbose : int, default=0
     score, time left); above 1 adds a line per epoch.
 device : str or torch.device, default="auto"
     Where to train and infer. ``"auto"`` is CUDA when available, else CPU.
-callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+callbacks : list or tuple of skorch callbacks or (name, callback) tuples, default=None
     Extra :mod:`skorch.callbacks` for the training loop. The loop records
-    per-epoch history rows only (``train_loss``, ``valid_loss``, ``dur``).
+    per-epoch history rows only (``train_loss``, ``valid_loss``, ``dur``);
+    ``valid_*`` keys exist only with ``early_stopping=True``, and a callback
+    that monitors one without it is refused before training. For
+    ``EpochScoring`` the target is the input as flat rows and
+    ``net.predict`` returns the reconstructions as flat rows.
     skae's end-of-training checks are callbacks too (``interrupt_check``,
     ``divergence_check``, ``fitted_model_check``, ``convergence_check``):
     one of yours with that name replaces it, and ``(name, None)`` disables it.

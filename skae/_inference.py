@@ -151,6 +151,15 @@ def run_batch(fn, module, device, X, aligned, rows: slice) -> np.ndarray:
     return fn(module, batch, *extra).cpu().numpy()
 
 
+def like_input(out, X):
+    """Per-feature outputs ``out`` as a DataFrame with ``X``'s index and columns
+    when ``X`` is a pandas DataFrame (so errors keep the names of what they explain)."""
+    columns = getattr(X, "columns", None)
+    if columns is None or not hasattr(X, "iloc") or getattr(out, "shape", None) != X.shape:
+        return out
+    return type(X)(out, index=X.index, columns=columns)
+
+
 def _reads_sequences(est) -> bool:
     arch = getattr(est, "architecture_", None) or est._configured_architecture()
     return getattr(arch, "input_kind", None) == "sequence"
@@ -343,7 +352,8 @@ class InferenceMixin(TransformerMixin):
         errors : ndarray or list of ndarray
             ``(X - inverse_transform(transform(X))) ** 2`` computed in
             float64, in the form and dtype of the training input (dense for
-            sparse input; a list of arrays for a list of sequences). Errors
+            sparse input; a list of arrays for a list of sequences; a
+            DataFrame with the same index and columns for a DataFrame). Errors
             that overflow are clipped to the dtype's largest finite value.
         """
         check_is_fitted(self)
@@ -351,7 +361,7 @@ class InferenceMixin(TransformerMixin):
         check_output_size(arrays[0].shape, "feature_errors(X)")
         out = self._batched(self._element_errors, *arrays, overflow="high")
         lengths = arrays[1] if len(arrays) > 1 else [out.shape[1]] * len(out)
-        return _inputs.as_form(out, spec.form, lengths)
+        return like_input(_inputs.as_form(out, spec.form, lengths), X)
 
     @available_if(_reads_sequences)
     def timestep_errors(self, X):

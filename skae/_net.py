@@ -14,6 +14,11 @@ It differs from :class:`skorch.NeuralNet` in three seams only:
   per-epoch rows (``train_loss``, ``valid_loss``, ``dur``, events) and no
   per-batch rows. Each loss also gets skorch's ``<loss>_best`` flag, which
   skorch's own callbacks (``Checkpoint``, ``EarlyStopping``...) read.
+* ``evaluation_step``/``get_dataset``: ``net.predict(X)`` returns the
+  reconstructions as flat rows (the target is the input), so that skorch's
+  scoring callbacks (``EpochScoring``) work; they read the data from
+  :class:`~skae._batching.TensorDataset`. The net does not cache batch
+  predictions for them: training computes none.
 * ``fit_loop``: keeps the ``KeyboardInterrupt`` (Ctrl-C, or skorch's
   ``EarlyStopping``) that ended training, which skorch otherwise swallows, as
   ``interrupt_``; :class:`~skae._checks.InterruptCheck` decides what follows.
@@ -26,8 +31,9 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, EpochTimer
 from skorch.utils import TeeGenerator
 
-from ._batching import TensorBatchIterator, TensorDataset
+from ._batching import SparseRows, TensorBatchIterator, TensorDataset
 from ._chunked import ChunkStream
+from ._errors import valid_steps
 
 
 class SkaeNet(NeuralNet):
@@ -37,13 +43,18 @@ class SkaeNet(NeuralNet):
     ----------
     loss_fn : callable
         ``loss_fn(module, X, training) -> scalar tensor``.
+    reconstruct_fn : callable or None, default=None
+        ``reconstruct_fn(module, X, lengths) -> tensor`` of the shape of
+        ``X``: what ``predict`` returns (as flat rows). None: ``module(X)``.
     *args, **kwargs
         As for :class:`skorch.NeuralNet`.
     """
 
-    def __init__(self, *args, loss_fn, **kwargs):
+    def __init__(self, *args, loss_fn, reconstruct_fn=None, **kwargs):
+        kwargs.setdefault("use_caching", False)
         super().__init__(*args, **kwargs)
         self.loss_fn = loss_fn
+        self.reconstruct_fn = reconstruct_fn
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         # skorch swallows a KeyboardInterrupt (Ctrl-C, or its EarlyStopping
@@ -95,13 +106,23 @@ class SkaeNet(NeuralNet):
         return [("epoch_timer", EpochTimer())]
 
     def get_dataset(self, X, y=None):
-        return X if isinstance(X, (TensorDataset, ChunkStream)) else TensorDataset(X)
+        if isinstance(X, (TensorDataset, ChunkStream)):
+            return X
+        # What a scoring callback passes to predict: a dataset's X (a tensor,
+        # or the tuple of aligned tensors of padded sequences), or an array.
+        arrays = X if isinstance(X, tuple) else (X,)
+        kept = (torch.Tensor, SparseRows)
+        return TensorDataset(*(a if isinstance(a, kept) else torch.as_tensor(a) for a in arrays))
 
     def get_iterator(self, dataset, training=False):
         if isinstance(dataset, ChunkStream):  # data larger than memory, read in chunks
             return dataset.iterator(self.batch_size, training, self.device)
         return TensorBatchIterator(
-            dataset.tensors, self.batch_size, shuffle=training, device=self.device
+            dataset.tensors,
+            self.batch_size,
+            shuffle=training,
+            device=self.device,
+            weights=dataset.weights,
         )
 
     # Training mode is set once per epoch in run_single_epoch: module.train()
@@ -127,6 +148,20 @@ class SkaeNet(NeuralNet):
             )
         self._step_optimizer(None)
         return step
+
+    def evaluation_step(self, batch, training=False):
+        # A batch is the data alone (no target): the reconstruction as flat rows.
+        self.check_is_fitted()
+        X, lengths = batch if isinstance(batch, tuple) else (batch, None)
+        with torch.set_grad_enabled(training):
+            self._set_training(training)
+            if self.reconstruct_fn is None:
+                out = self.module_(X)
+            else:
+                out = self.reconstruct_fn(self.module_, X, lengths)
+        if lengths is not None:  # padded steps as in the target: zero
+            out = torch.where(valid_steps(out, lengths), out, 0.0)
+        return out.reshape(len(out), -1)
 
     def validation_step(self, batch, **fit_params):
         with torch.no_grad():

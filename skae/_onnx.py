@@ -173,6 +173,10 @@ def to_onnx(estimator, method: str = "transform", path=None, *, opset: int | Non
     model : onnx.ModelProto
         The exported model.
 
+    See Also
+    --------
+    skae.register_skl2onnx_converters : Convert whole pipelines holding skae estimators.
+
     Examples
     --------
     >>> import numpy as np

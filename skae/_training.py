@@ -19,7 +19,7 @@ from ._batching import TensorDataset, split_rows
 from ._callbacks import NonFiniteLossGuard, ProgressBar, silent
 from ._checks import ConvergenceCheck, DivergenceCheck, FittedModelCheck, InterruptCheck
 from ._chunked import ChunkedData
-from ._device import data_home, to_device
+from ._device import data_home, training_tensor
 from ._net import SkaeNet
 
 
@@ -54,9 +54,12 @@ def transaction(est):
         raise
 
 
-def training_data(est, X, arrays, device: torch.device, incremental: bool):
+def training_data(est, X, arrays, device: torch.device, incremental: bool, weights=None):
     """``(train, valid)`` datasets: a stream of ``X`` if it is a :class:`ChunkedData`,
     else the validated ``arrays``.
+
+    ``weights`` (per-row sample weights, or None) make each training epoch
+    draw its rows in proportion to them; the validation split is unweighted.
 
     The training data go to the device once, unless they would take more
     than half of its free memory: then they stay on the host and batches are
@@ -76,10 +79,17 @@ def training_data(est, X, arrays, device: torch.device, incremental: bool):
 
         return X._stream(check, arrays), None
     home = data_home(arrays, device)
-    train = tuple(to_device(a, home, device) for a in arrays)
+    train = tuple(training_tensor(a, home, device) for a in arrays)
+    if weights is not None:
+        weights = torch.as_tensor(weights, device=home)
     if incremental or not est.early_stopping:
-        return TensorDataset(*train), None
+        return TensorDataset(*train, weights=weights), None
+    if weights is not None:  # split alongside the rows, then kept for training only
+        train = (*train, weights)
     train, valid = split_rows(train, est.validation_fraction)
+    if weights is not None:
+        train, valid = (train[:-1], train[-1]), (valid[:-1], None)
+        return TensorDataset(*train[0], weights=train[1]), TensorDataset(*valid[0])
     return TensorDataset(*train), TensorDataset(*valid)
 
 
@@ -156,6 +166,7 @@ def make_net(est, module: nn.Module, device: torch.device, valid=None, loss_fn=N
         module=module,
         criterion=torch.nn.MSELoss,  # unused: the loss is the estimator's _loss
         loss_fn=training_loss(est, module, device) if loss_fn is None else loss_fn,
+        reconstruct_fn=est._reconstruct,
         optimizer=torch.optim.Adam,
         lr=est.learning_rate_init,
         optimizer__weight_decay=est.alpha,

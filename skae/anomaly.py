@@ -11,12 +11,18 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.utils import _safe_indexing, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    _routing_enabled,
+    process_routing,
+)
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted, has_fit_parameter
 
 from . import _errors
 from ._chunked import ChunkedData
-from ._inference import batch_rows
+from ._inference import batch_rows, like_input
 from .ensemble import AutoEncoderEnsemble
 
 # Tukey's fence: a box plot's lower whisker sits 1.5 interquartile ranges
@@ -35,6 +41,21 @@ def _can_explain(self) -> bool:
     if callable(getattr(inner, "feature_errors", None)):
         return True
     return all(callable(getattr(inner, m, None)) for m in ("transform", "inverse_transform"))
+
+
+def _quantiles(values: np.ndarray, qs, weights=None) -> list[float]:
+    """Quantiles ``qs`` (in [0, 1]) of ``values``, weighted when ``weights`` differ.
+
+    Unweighted (or equal weights): NumPy's linear interpolation. Weighted: the
+    smallest value whose cumulative weight reaches the fraction (the
+    weighted version of the inverted empirical distribution).
+    """
+    if weights is None or np.all(weights == weights[0]):
+        return list(np.percentile(values, [100.0 * q for q in qs]))
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    positions = np.searchsorted(cumulative, np.asarray(qs) * cumulative[-1], side="left")
+    return list(values[order][np.minimum(positions, len(values) - 1)])
 
 
 class AnomalyDetector(OutlierMixin, BaseEstimator):
@@ -151,6 +172,29 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             return AutoEncoderEnsemble()
         return self.estimator
 
+    def get_params(self, deep=True):
+        """Get parameters, with the nested ``estimator__<param>`` ones when ``deep``.
+
+        With ``estimator=None`` the nested ones are the default
+        ``AutoEncoderEnsemble()``'s, which :meth:`set_params` accepts.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            If True, include the parameters of ``estimator`` (or of the default
+            ensemble) as ``estimator__<param>``.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        params = super().get_params(deep=deep)
+        if deep and self.estimator is None:
+            for key, value in self._estimator().get_params(deep=True).items():
+                params[f"estimator__{key}"] = value
+        return params
+
     def set_params(self, **params):
         """Set parameters, including nested ``estimator__<param>`` ones.
 
@@ -197,7 +241,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         return self.estimator_.feature_names_in_
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None, **fit_params):
         """Fit the wrapped estimator on ``X`` and set ``offset_``.
 
         Parameters
@@ -214,17 +258,29 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             then computed one chunk at a time (one float per row in memory).
         y : None
             Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each training sample. The cutoff
+            ``offset_`` is then a weighted quantile of the training scores, and
+            the weights go to ``estimator.fit`` (which must accept them). With
+            metadata routing enabled (``sklearn.set_config(
+            enable_metadata_routing=True)``) they reach the estimator as its
+            request says (``estimator.set_fit_request(sample_weight=True)``), as
+            in any scikit-learn meta-estimator; a pipeline or a search passes
+            them to the detector when its estimator requests them.
+        **fit_params : dict
+            Only with metadata routing enabled: other metadata routed to
+            ``estimator.fit`` as its requests say.
 
         Returns
         -------
         self : object
             The fitted detector.
         """
-        self._fit(X)
+        self._fit(X, sample_weight, fit_params)
         return self
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X, y=None, sample_weight=None, **fit_params):
         """Fit on ``X`` and return its labels: +1 inlier, -1 outlier.
 
         Parameters
@@ -233,21 +289,65 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             Training data, as for :meth:`fit`.
         y : None
             Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            As for :meth:`fit`.
+        **fit_params : dict
+            As for :meth:`fit` (metadata routing only).
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
             +1 for inliers, -1 for outliers.
         """
-        return self._labels(self._fit(X, all_scores=True) - self.offset_)
+        return self._labels(self._fit(X, sample_weight, fit_params, "fit_predict") - self.offset_)
 
-    def _fit(self, X, *, all_scores: bool = False) -> np.ndarray:
+    def get_metadata_routing(self):
+        """How metadata passed to ``fit`` reach the wrapped estimator.
+
+        ``fit`` and ``fit_predict`` route to ``estimator.fit``. The detector
+        uses a ``sample_weight`` it is given for its cutoff too.
+
+        Returns
+        -------
+        routing : sklearn.utils.metadata_routing.MetadataRouter
+            The routing information.
+        """
+        mapping = MethodMapping().add(caller="fit", callee="fit")
+        mapping.add(caller="fit_predict", callee="fit")
+        return MetadataRouter(owner=self).add(estimator=self._estimator(), method_mapping=mapping)
+
+    def _fit_params(self, estimator, sample_weight, fit_params, caller):
+        """``(own sample_weight, estimator's fit params)`` as routing decides."""
+        if _routing_enabled():
+            if sample_weight is not None:
+                fit_params = {"sample_weight": sample_weight, **fit_params}
+            routed = process_routing(self, caller, **fit_params)
+            return sample_weight, routed.estimator.fit
+        if fit_params:
+            raise TypeError(
+                f"AnomalyDetector.{caller} got unexpected arguments {sorted(fit_params)}: "
+                "metadata other than sample_weight reach the estimator only with "
+                "sklearn.set_config(enable_metadata_routing=True)."
+            )
+        if sample_weight is None:
+            return None, {}
+        if not has_fit_parameter(estimator, "sample_weight"):
+            raise TypeError(
+                f"sample_weight was given, but {type(estimator).__name__}.fit takes no "
+                "sample_weight; use an estimator that does (every skae estimator does)."
+            )
+        return sample_weight, {"sample_weight": sample_weight}
+
+    def _fit(self, X, sample_weight=None, fit_params=None, caller="fit") -> np.ndarray:
         """Fit, set the fitted attributes together, return the training scores.
 
-        Unless ``all_scores``, the scores are those of a uniform sample of at
-        most ``MAX_OFFSET_ROWS`` rows of an array ``X``.
+        Except for ``fit_predict``, the scores are those of a uniform sample
+        of at most ``MAX_OFFSET_ROWS`` rows of an array ``X``.
         """
         estimator = self._seeded_clone()
+        sample_weight, estimator_params = self._fit_params(
+            estimator, sample_weight, fit_params or {}, caller
+        )
         if isinstance(X, ChunkedData):
             from ._base import BaseAutoEncoder
 
@@ -257,24 +357,35 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
                     f"{type(estimator).__name__} is not one of them. Pass an array, or "
                     "use a skae estimator (e.g. the default AutoEncoderEnsemble)."
                 )
-            estimator.fit(X)
+            estimator.fit(X, **estimator_params)
             # One score per training row, computed chunk by chunk.
             scores = np.concatenate([estimator.score_samples(c) for c in X._in_order()])
         else:
-            estimator.fit(X)
+            estimator.fit(X, **estimator_params)
             n_rows = _num_samples(X)
-            if not all_scores and n_rows > MAX_OFFSET_ROWS:
+            if caller != "fit_predict" and n_rows > MAX_OFFSET_ROWS:
                 rng = check_random_state(self.random_state)
-                X = _safe_indexing(X, np.sort(rng.choice(n_rows, MAX_OFFSET_ROWS, replace=False)))
+                rows = np.sort(rng.choice(n_rows, MAX_OFFSET_ROWS, replace=False))
+                X = _safe_indexing(X, rows)
+                if sample_weight is not None:
+                    sample_weight = np.asarray(sample_weight)[rows]
             scores = estimator.score_samples(X)
         scores = self._checked(scores)
+        weights = None
+        if sample_weight is not None:
+            weights = np.asarray(sample_weight, dtype=np.float64)
+            if weights.shape != scores.shape:
+                raise ValueError(
+                    f"sample_weight has shape {weights.shape}; expected {scores.shape}, "
+                    "one weight per sample of X."
+                )
         # Infinite scores give a NaN quantile, refused just below.
         with np.errstate(invalid="ignore"):
             if self.contamination == "auto":
-                q1, q3 = np.percentile(scores, [25, 75])
+                q1, q3 = _quantiles(scores, [0.25, 0.75], weights)
                 offset = q1 - TUKEY_FENCE * (q3 - q1)
             else:
-                offset = np.percentile(scores, 100.0 * self.contamination)
+                (offset,) = _quantiles(scores, [self.contamination], weights)
         if not np.isfinite(offset):
             raise ValueError(
                 f"Cannot set a finite cutoff: the wrapped estimator's training "
@@ -388,7 +499,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         errors : ndarray of shape (n_samples, n_features) or list of ndarray
             ``(X - inverse_transform(transform(X))) ** 2``, in the shape of
             ``X`` (a list of arrays for a list of sequences; dense for sparse
-            input), or the wrapped estimator's own ``feature_errors(X)``.
+            input; a DataFrame with the same index and columns for a
+            DataFrame), or the wrapped estimator's own ``feature_errors(X)``.
 
         Examples
         --------
@@ -421,7 +533,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
                     for i in range(0, X.shape[0], rows)
                 ]
             )
-        return self._reconstruction_errors(X)
+        return like_input(self._reconstruction_errors(X), X)
 
     def _reconstruction_errors(self, X):
         """``feature_errors`` of an estimator with ``transform`` and ``inverse_transform``."""

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _errors, _inference
+from ._checks import check_weights
 from ._chunked import ChunkedData, reservoir_sample
 from ._device import check_float32_range, forked_rng, resolve_device, to_device
 from ._inference import batched, check_output_size
@@ -260,7 +261,7 @@ class AutoEncoderEnsemble(BaseEstimator):
         return max(1, int(self.max_samples * n_samples))
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the members, each on its own subsample of ``X``.
 
         Parameters
@@ -276,6 +277,11 @@ class AutoEncoderEnsemble(BaseEstimator):
             the concatenated chunks.
         y : None
             Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample: each member's subsample draws
+            rows (without replacement) with probabilities proportional to
+            them, and rows of zero weight are never drawn. None, or equal
+            weights, draws uniformly. Not with a :class:`~skae.ChunkedData`.
 
         Returns
         -------
@@ -289,13 +295,14 @@ class AutoEncoderEnsemble(BaseEstimator):
             ``fit``, it leaves the ensemble exactly as it was before the call.
         """
         with transaction(self):
-            self._fit(X)
+            self._fit(X, sample_weight)
         return self
 
-    def _fit(self, X) -> None:
+    def _fit(self, X, sample_weight=None) -> None:
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         if isinstance(X, ChunkedData):
+            weights = check_weights(sample_weight, X, None)  # None, or refused
             X, row_ids, n_samples = reservoir_sample(X, MAX_STATISTICS_ROWS, rng, self._read_chunk)
             if n_samples < 2:
                 raise ValueError(
@@ -303,13 +310,18 @@ class AutoEncoderEnsemble(BaseEstimator):
                 )
         else:
             X = self._validate(X, reset=True)
+            weights = check_weights(sample_weight, X, (X,))
             row_ids, n_samples = None, X.shape[0]
         n_rows, n_features = X.shape
 
         center, scale = _robust_scaling(X)
         n_sub = min(self._subsample_size(n_samples), n_rows)
+        p = None
+        if weights is not None:
+            n_sub = min(n_sub, int(np.count_nonzero(weights)))
+            p = weights / weights.sum()
         samples = np.stack(
-            [rng.choice(n_rows, n_sub, replace=False) for _ in range(self.n_estimators)]
+            [rng.choice(n_rows, n_sub, replace=False, p=p) for _ in range(self.n_estimators)]
         )
         width = self.max_components
         if width == "auto":
@@ -345,9 +357,10 @@ class AutoEncoderEnsemble(BaseEstimator):
         # Each member's scores on (a uniform sample of) the training data set
         # its medians and MADs. A row never counts as its own neighbour, so the
         # statistics are those of new data (with at least two neighbours).
-        stats_rows = np.arange(n_rows)
-        if n_rows > MAX_NORMALISATION_ROWS:
-            stats_rows = np.sort(rng.choice(n_rows, MAX_NORMALISATION_ROWS, replace=False))
+        # With sample weights: the rows of nonzero weight, drawn in proportion.
+        stats_rows = np.arange(n_rows) if weights is None else np.flatnonzero(weights)
+        if len(stats_rows) > MAX_NORMALISATION_ROWS:
+            stats_rows = np.sort(rng.choice(n_rows, MAX_NORMALISATION_ROWS, replace=False, p=p))
         own = samples[:, :n_neighbors] if n_neighbors > 1 else None
         terms = self._member_terms(net, device, rows, stats_rows, own)
 
@@ -508,10 +521,11 @@ class AutoEncoderEnsemble(BaseEstimator):
         -------
         errors : ndarray of shape (n_samples, n_features)
             Larger where a feature is further from what the members
-            reconstruct from the sample (dense for sparse input).
+            reconstruct from the sample (dense for sparse input; a DataFrame
+            with the same index and columns for a DataFrame).
         """
         check_is_fitted(self)
-        X = self._validate(X, reset=False)
+        X_in, X = X, self._validate(X, reset=False)
         check_output_size(X.shape, "feature_errors(X)")
         net, device = self._members()
         weight = torch.as_tensor(1.0 / self.error_mad_, device=device)[:, None, None]
@@ -520,7 +534,8 @@ class AutoEncoderEnsemble(BaseEstimator):
             err = _errors.squared_errors(net.decode(net.encode(batch[None])), batch)
             return (err * weight).mean(0)
 
-        return self._batched(errors, net, device, _ScaledRows(X, self.center_, self.scale_))
+        out = self._batched(errors, net, device, _ScaledRows(X, self.center_, self.scale_))
+        return _inference.like_input(out, X_in)
 
     def _batched(self, fn, net, device, rows) -> np.ndarray:
         """``fn(net, batch)`` over the scaled ``rows`` in bounded batches, in float64."""

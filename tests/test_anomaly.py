@@ -381,3 +381,67 @@ def test_feature_errors_of_sparse_input_equal_the_dense_ones(make, monkeypatch):
         np.testing.assert_allclose(
             detector.feature_errors(S), detector.feature_errors(X), rtol=1e-6, atol=1e-12
         )
+
+
+# ------------------------------------------ parameters, weights and routing
+
+
+def test_default_detector_lists_the_ensembles_nested_parameters():
+    params = AnomalyDetector().get_params(deep=True)
+    nested = {k[len("estimator__") :]: v for k, v in params.items() if k.startswith("estimator__")}
+    assert nested == AutoEncoderEnsemble().get_params(deep=True)
+    assert "estimator__n_estimators" not in AnomalyDetector().get_params(deep=False)
+    # What get_params lists, set_params takes (as a search sets it).
+    detector = AnomalyDetector().set_params(estimator__n_estimators=3)
+    assert detector.get_params()["estimator__n_estimators"] == 3
+
+
+class FirstColumnScorer(BaseEstimator):
+    """Scores minus the first column; records the weights fit was given."""
+
+    def fit(self, X, y=None, sample_weight=None):
+        self.sample_weight_ = sample_weight
+        return self
+
+    def score_samples(self, X):
+        return -np.asarray(X, dtype=np.float64)[:, 0]
+
+
+def test_sample_weight_gives_a_weighted_cutoff_and_reaches_the_estimator():
+    X = np.c_[np.arange(10.0), np.zeros(10)]  # scores 0, -1, ..., -9
+    weights = np.r_[np.full(5, 3.0), np.ones(5)]  # rows scoring 0..-4 weigh 3
+    detector = AnomalyDetector(FirstColumnScorer(), contamination=0.25)
+    detector.fit(X, sample_weight=weights)
+    # A quarter of the total weight 20 is reached at -5 (weights 1 each from -9 up).
+    assert detector.offset_ == -5.0
+    assert detector.estimator_.sample_weight_ is weights
+    unweighted = AnomalyDetector(FirstColumnScorer(), contamination=0.25).fit(X)
+    assert unweighted.offset_ == pytest.approx(np.percentile(-np.arange(10.0), 25))
+    labels = AnomalyDetector(FirstColumnScorer(), contamination=0.25).fit_predict(
+        X, sample_weight=weights
+    )
+    assert (labels == -1).sum() == 4  # the rows scoring below -5
+
+
+def test_sample_weight_for_an_estimator_without_it_is_a_clear_error():
+    with pytest.raises(TypeError, match="PCA.fit takes no sample_weight"):
+        AnomalyDetector(PCA(1)).fit(np.ones((5, 2)), sample_weight=np.ones(5))
+    with pytest.raises(TypeError, match="enable_metadata_routing"):
+        AnomalyDetector(PCA(1)).fit(np.ones((5, 2)), groups=np.ones(5))
+
+
+def test_metadata_routing_sends_sample_weight_through_a_pipeline():
+    import sklearn
+
+    X = np.c_[np.arange(10.0), np.zeros(10)]
+    weights = np.r_[np.full(5, 3.0), np.ones(5)]
+    with sklearn.config_context(enable_metadata_routing=True):
+        scorer = FirstColumnScorer().set_fit_request(sample_weight=True)
+        pipe = make_pipeline(
+            StandardScaler().set_fit_request(sample_weight=False),
+            AnomalyDetector(scorer, contamination=0.25),
+        ).fit(X, sample_weight=weights)
+        assert pipe[-1].estimator_.sample_weight_ is weights
+        unrequested = make_pipeline(AnomalyDetector(FirstColumnScorer(), contamination=0.25))
+        with pytest.raises(ValueError, match="sample_weight"):
+            unrequested.fit(X, sample_weight=weights)

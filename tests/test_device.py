@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+import skorch.callbacks
 import torch
 from _settings import FAST, FAST_16, FAST_PATHS
 
@@ -77,3 +78,32 @@ def test_fit_leaves_torch_global_rng_alone(X):
     state = torch.random.get_rng_state()
     AutoEncoder(n_components=2, **FAST_16).fit(X)
     assert torch.equal(torch.random.get_rng_state(), state)
+
+
+# ------------------------------------------------ memory-mapped training data
+
+
+class TrainingDataPointer(skorch.callbacks.Callback):
+    """Keeps the address and dtype of the tensor the net trains from."""
+
+    def on_train_begin(self, net, X=None, **kwargs):
+        self.ptr, self.dtype = X.tensors[0].data_ptr(), X.tensors[0].dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fit", ["fit", "partial_fit"])
+def test_a_read_only_memmap_is_trained_from_in_place_not_copied(dtype, fit, tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "X.bin"
+    X = np.memmap(path, dtype=dtype, mode="w+", shape=(300, 6))
+    X[:] = rng.normal(size=(300, 6))
+    X.flush()
+    X = np.memmap(path, dtype=dtype, mode="r", shape=(300, 6))
+    pointer = TrainingDataPointer()
+    ae = AutoEncoder(2, **{**FAST, "batch_size": 64, "callbacks": [pointer]})
+    getattr(ae, fit)(X)
+    assert pointer.ptr == X.ctypes.data  # the file's pages, not a copy
+    assert pointer.dtype == torch.float32 if dtype == np.float32 else torch.float64
+    # The same model as from the array in memory (batches cast to float32).
+    in_memory = getattr(AutoEncoder(2, **{**FAST, "batch_size": 64}), fit)(np.array(X))
+    np.testing.assert_allclose(ae.transform(X), in_memory.transform(np.array(X)), rtol=1e-5)

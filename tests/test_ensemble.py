@@ -287,3 +287,24 @@ def test_novelty_trims_nothing_and_uses_the_whole_subsample():
     assert not np.array_equal(novelty.loss_curve_, trimmed.loss_curve_)
     # Without neighbour rows it stays without them.
     assert ensemble(novelty=True, neighbor_samples=0).fit(X).neighbor_rows_.shape[1] == 0
+
+
+def test_sample_weight_draws_each_subsample_in_proportion_and_skips_zero_weights():
+    X = np.random.default_rng(0).normal(size=(300, 4))
+    weights = np.r_[np.zeros(100), np.ones(100), np.full(100, 4.0)]
+    ens = AutoEncoderEnsemble(n_estimators=8, max_samples=50, max_iter=2, random_state=0)
+    ens.fit(X, sample_weight=weights)
+    drawn = ens.estimators_samples_.ravel()
+    assert not np.isin(drawn, np.arange(100)).any()
+    light, heavy = (
+        np.isin(drawn, np.arange(100, 200)).sum(),
+        np.isin(drawn, np.arange(200, 300)).sum(),
+    )
+    assert heavy > 2 * light  # drawn without replacement: less than 4x, but clearly more
+    # Equal weights draw as no weights.
+    plain = AutoEncoderEnsemble(n_estimators=2, max_iter=2, random_state=0).fit(X)
+    equal = AutoEncoderEnsemble(n_estimators=2, max_iter=2, random_state=0)
+    equal.fit(X, sample_weight=np.full(300, 2.0))
+    assert np.array_equal(plain.estimators_samples_, equal.estimators_samples_)
+    with pytest.raises(ValueError, match="one weight per sample"):
+        AutoEncoderEnsemble(n_estimators=2, max_iter=2).fit(X, sample_weight=np.ones(3))

@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 import torch
 from _settings import FAST
+from sklearn.decomposition import PCA
 
 import skae._device
 import skae._inference
 from skae import (
+    AnomalyDetector,
     AutoEncoder,
+    AutoEncoderEnsemble,
     RecurrentAutoEncoder,
     VariationalAutoEncoder,
 )
@@ -167,3 +170,26 @@ def test_codes_that_overflow_raise_instead_of_returning_inf(X):
     with pytest.raises(ValueError, match="non-finite values from finite input"):
         ae.transform(np.full((3, 5), 3e38))
     assert np.isfinite(ae.score_samples(np.full((3, 5), 3e38))).all()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: AutoEncoder(2, **FAST),
+        lambda: AutoEncoderEnsemble(n_estimators=2, max_iter=2, random_state=0),
+        lambda: AnomalyDetector(AutoEncoderEnsemble(n_estimators=2, max_iter=2, random_state=0)),
+        lambda: AnomalyDetector(PCA(2)),
+    ],
+    ids=["autoencoder", "ensemble", "detector", "detector_pca"],
+)
+def test_feature_errors_of_a_dataframe_keep_its_index_and_columns(make):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        rng.normal(size=(30, 4)), columns=["a", "b", "c", "d"], index=np.arange(100, 130)
+    )
+    est = make().fit(frame)
+    errors = est.feature_errors(frame)
+    assert isinstance(errors, pd.DataFrame)
+    assert list(errors.columns) == ["a", "b", "c", "d"] and list(errors.index) == list(frame.index)
+    np.testing.assert_array_equal(errors.to_numpy(), est.feature_errors(frame.to_numpy()))

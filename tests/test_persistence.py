@@ -5,6 +5,7 @@ import io
 import os
 import pickle
 import pickletools
+import sys
 import warnings
 
 import joblib
@@ -22,6 +23,7 @@ from skae import (
     RecurrentAutoEncoder,
     SparseAutoEncoder,
     VariationalAutoEncoder,
+    model_card,
 )
 
 sio = pytest.importorskip("skops.io", reason="needs the skops extra: pip install skae[skops]")
@@ -211,3 +213,125 @@ def test_a_non_numeric_weight_is_refused_on_load(X, monkeypatch):
     loaded = AutoEncoder.__new__(AutoEncoder)
     with pytest.raises(TypeError, match="not a numeric array"):
         loaded.__setstate__(state)
+
+
+# ------------------------------------------------------------------ the model card
+
+
+def table_value(card, name: str) -> str:
+    """The value next to ``name`` in a two-column table of the rendered card."""
+    for line in card.render().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0] == name:
+            return cells[1]
+    raise AssertionError(f"no row {name!r} in the card's tables")
+
+
+def card_metric(card, name: str) -> float:
+    return float(table_value(card, name))
+
+
+def test_model_card_and_skops_dump_make_a_folder_to_share(tmp_path):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.normal(size=(80, 5)), columns=[f"sensor_{i}" for i in range(5)])
+    X_valid = X.iloc[:30] + 0.5  # shifted, so its error differs from the training error
+    ae = AutoEncoder(2, early_stopping=True, **{**FAST, "max_iter": 8}).fit(X)
+
+    card = model_card(ae, X_valid, folder=tmp_path / "share", description="Sensor model.")
+    sio.dump(ae, tmp_path / "share" / "model.skops")
+    assert sorted(p.name for p in (tmp_path / "share").iterdir()) == [
+        "README.md",
+        "model.skops",
+        "training_curve.png",
+    ]
+    readme = (tmp_path / "share" / "README.md").read_text()
+    assert readme == card.render()
+    for part in (
+        "Sensor model.",
+        "skae.AutoEncoder",
+        "## Hyperparameters",
+        "## Input",
+        "`sensor_4`",
+        "(`input_shape_`): (5,)",
+        "## Architecture",
+        "Linear(in_features=5, out_features=8",
+        "## Training curve",
+        "](training_curve.png)",
+        "validation loss",
+        "## Environment",
+        f"- torch {torch.__version__}",
+        "## Evaluation Results",
+        'sio.load("model.skops"',
+    ):
+        assert part in readme, part
+    expected = np.mean((X_valid.to_numpy() - ae.inverse_transform(ae.transform(X_valid))) ** 2)
+    assert card_metric(card, "mean squared reconstruction error") == pytest.approx(
+        expected, abs=1e-5
+    )
+    assert card_metric(card, "validation samples") == 30
+    assert table_value(card, "n_components") == "2"  # the hyperparameter table
+    assert table_value(card, "early_stopping") == "True"
+    saved = tmp_path / "share" / "model.skops"
+    loaded = sio.load(saved, trusted=sio.get_untrusted_types(file=saved))
+    np.testing.assert_array_equal(loaded.transform(X_valid), ae.transform(X_valid))
+
+
+def test_model_card_plot_is_a_readable_figure(tmp_path):
+    from matplotlib.image import imread
+
+    X = np.random.RandomState(0).normal(size=(60, 5))
+    model_card(AutoEncoder(2, **FAST).fit(X), folder=tmp_path)
+    path = tmp_path / "training_curve.png"
+    assert path.stat().st_size > 10_000  # a drawn figure, not an empty canvas
+    image = imread(path)
+    assert image.shape[0] >= 300 and image.shape[1] >= 600  # readable at page width
+    assert image[..., :3].std() > 0.05  # something drawn on it
+    assert "No validation data was given." in (tmp_path / "README.md").read_text()
+
+
+def test_model_card_of_a_detector_reports_its_outliers(tmp_path):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 4))
+    X_valid = np.vstack([rng.normal(size=(40, 4)), rng.uniform(8, 9, size=(10, 4))])
+    detector = AnomalyDetector(random_state=0).fit(X)
+    card = model_card(detector, X_valid, folder=tmp_path)
+    share = card_metric(card, "share labelled outliers")
+    assert share == pytest.approx(np.mean(detector.decision_function(X_valid) < 0), abs=1e-4)
+    assert share >= 10 / 50  # the planted outliers at least
+    text = card.render()
+    assert "AutoEncoderEnsemble" in text and "`offset_`" in text
+    assert (tmp_path / "training_curve.png").stat().st_size > 10_000
+
+
+def test_model_card_of_sequences(tmp_path):
+    X = np.random.RandomState(0).normal(size=(20, 6, 2))
+    model = RecurrentAutoEncoder(2, **FAST_RNN).fit(X)
+    card = model_card(model, X[:5], folder=tmp_path)
+    assert "(`input_shape_`): (6, 2)" in card.render()
+    errors = (X[:5] - model.inverse_transform(model.transform(X[:5]))) ** 2
+    assert card_metric(card, "mean squared reconstruction error") == pytest.approx(
+        errors.mean(), abs=1e-5
+    )
+
+
+def test_model_card_refuses_what_it_cannot_describe(tmp_path, monkeypatch):
+    from sklearn.decomposition import PCA
+
+    with pytest.raises(NotFittedError):
+        model_card(AutoEncoder(), folder=tmp_path)
+    with pytest.raises(NotFittedError):
+        model_card(AnomalyDetector(), folder=tmp_path)
+    with pytest.raises(TypeError, match="got PCA"):
+        model_card(PCA(2).fit(np.eye(3)), folder=tmp_path)
+    fitted = AutoEncoder(2, **FAST).fit(np.eye(4))
+    with pytest.raises(ValueError, match="features"):
+        model_card(fitted, np.eye(3), folder=tmp_path / "card")
+    assert not list(tmp_path.iterdir())  # nothing half-written
+    monkeypatch.setitem(sys.modules, "skops.card", None)  # as if skops were missing
+    with pytest.raises(ImportError, match=r"pip install skae\[skops\]"):
+        model_card(fitted, folder=tmp_path)
+    monkeypatch.undo()
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match=r"pip install skae\[plot\]"):
+        model_card(fitted, folder=tmp_path)

@@ -12,7 +12,7 @@ from _settings import FAST, FAST_16, FAST_PATHS, FAST_RNN, curved_manifold, fami
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
+from skorch.callbacks import Callback, Checkpoint, EarlyStopping, EpochScoring, LRScheduler
 
 from skae import (
     AutoEncoder,
@@ -127,6 +127,154 @@ def test_verbose_zero_is_silent_and_two_prints_epochs(X_120x6, capsys):
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch ")]
     assert len(lines) == ae.n_iter_
     assert "loss=" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "est, data",
+    [
+        (AutoEncoder(2, **{**FAST, "tol": None}), "dense"),
+        (AutoEncoder(2, **{**FAST, "tol": None}), "sparse"),
+        (RecurrentAutoEncoder(2, **{**FAST_RNN, "tol": None}), "ragged"),
+    ],
+    ids=["dense", "sparse", "ragged"],
+)
+def test_epoch_scoring_scores_the_reconstruction_every_epoch(est, data, X):
+    """skorch's EpochScoring gets the data and, as target, the data as flat rows;
+    net.predict gives the reconstructions, so a scikit-learn scorer scores them."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    if data == "sparse":
+        X = sp.random(40, 12, density=0.3, format="csr", random_state=0, dtype=np.float32)
+    elif data == "ragged":
+        X = [rng.normal(size=(n, 2)).astype(np.float32) for n in (4, 7, 5, 6, 3)]
+    scoring = EpochScoring("neg_mean_squared_error", on_train=True, lower_is_better=False)
+    est.set_params(callbacks=[scoring]).fit(X)
+    scores = est.history_[:, "neg_mean_squared_error"]
+    assert len(scores) == est.n_iter_ and len(set(scores)) > 1  # scored each epoch
+    errors = est.feature_errors(X)
+    if data == "ragged":  # padded steps count as exact zeros in the flat rows
+        n_values = len(X) * max(len(x) for x in X) * 2
+        expected = -sum(e.sum() for e in errors) / n_values
+    else:
+        expected = -np.mean(errors)
+    assert scores[-1] == pytest.approx(expected, rel=1e-4)
+
+
+def test_a_tuple_of_callbacks_works_as_a_list(X):
+    class CountEpochs(Callback):
+        def initialize(self):
+            self.epochs = 0
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            self.epochs += 1
+
+    ae = AutoEncoder(2, **{**FAST, "callbacks": (CountEpochs(), ("named", CountEpochs()))})
+    ae.fit(X)
+    callbacks = dict(ae.net_.callbacks_)
+    assert callbacks["user_0"].epochs == callbacks["named"].epochs == ae.n_iter_
+
+
+@pytest.mark.parametrize(
+    "callback, match",
+    [
+        (EarlyStopping(monitor="valid_loss"), "monitors 'valid_loss'.*early_stopping=True"),
+        ("checkpoint", "monitors 'valid_loss_best'"),
+        (EpochScoring("r2"), "on_train=False.*on_train=True"),
+    ],
+    ids=["early_stopping", "checkpoint", "epoch_scoring"],
+)
+def test_callbacks_watching_validation_scores_need_a_validation_set(callback, match, X, tmp_path):
+    if callback == "checkpoint":  # its default monitor; files go to tmp_path
+        callback = Checkpoint(dirname=str(tmp_path))
+    ae = AutoEncoder(2, **{**FAST, "callbacks": [callback]})
+    with pytest.raises(ValueError, match=match):
+        ae.fit(X)
+    assert not hasattr(ae, "net_")
+    # With a validation set they work, and partial_fit (which holds none out) says so.
+    ae.set_params(early_stopping=True).fit(X)
+    with pytest.raises(ValueError, match="partial_fit holds out no validation set"):
+        ae.partial_fit(X)
+
+
+class RecordRows(Callback):
+    """Keeps the first column of every training batch (the test data's row ids)."""
+
+    def initialize(self):
+        self.ids = []
+        return self
+
+    def on_batch_begin(self, net, batch, training, **kwargs):
+        if training:
+            x = batch[0] if isinstance(batch, tuple) else batch
+            self.ids.extend(x.reshape(len(x), -1)[:, 0].round().long().tolist())
+
+
+def _rows_with_ids(n, n_features=4, seed=0):
+    X = np.random.default_rng(seed).normal(size=(n, n_features)).astype(np.float32)
+    X[:, 0] = np.arange(n)
+    return X
+
+
+@pytest.mark.parametrize("fit", ["fit", "partial_fit", "early_stopping"])
+def test_sample_weight_draws_rows_in_proportion_and_never_zero_weights(fit):
+    X = _rows_with_ids(40)
+    weights = np.r_[np.zeros(10), np.ones(15), np.full(15, 3.0)]
+    recorder = RecordRows()
+    params = {**FAST_BATCH_32, "max_iter": 30, "tol": None, "callbacks": [recorder]}
+    ae = AutoEncoder(2, early_stopping=fit == "early_stopping", **params)
+    if fit == "partial_fit":
+        for _ in range(30):
+            ae.partial_fit(X, sample_weight=weights)
+    else:
+        ae.fit(X, sample_weight=weights)
+    ids = np.array(dict(ae.net_.callbacks_)["user_0"].ids)
+    assert len(ids) > 0 and not np.isin(ids, np.arange(10)).any()
+    light, heavy = np.isin(ids, np.arange(10, 25)).sum(), np.isin(ids, np.arange(25, 40)).sum()
+    assert 2.4 < heavy / light < 3.6  # 3 expected; about 1000 draws
+
+
+def test_equal_sample_weights_train_as_none(X):
+    plain = AutoEncoder(2, **FAST_BATCH_32).fit(X)
+    weighted = AutoEncoder(2, **FAST_BATCH_32).fit(X, sample_weight=np.full(len(X), 0.5))
+    assert weighted.loss_curve_ == plain.loss_curve_
+
+
+def test_sample_weight_fits_the_weighted_rows_better():
+    rng = np.random.default_rng(0)
+    A = (rng.normal(size=(100, 2)) @ rng.normal(size=(2, 6))).astype(np.float32)
+    B = (rng.normal(size=(100, 6)) * 3 + 5).astype(np.float32)
+    X = np.vstack([A, B])
+    weights = np.r_[np.ones(100), np.full(100, 0.01)]
+    params = {**FAST_BATCH_32, "max_iter": 30}
+    weighted = AutoEncoder(2, **params).fit(X, sample_weight=weights)
+    plain = AutoEncoder(2, **params).fit(X)
+    assert weighted.score(A) > plain.score(A) and weighted.score(B) < plain.score(B)
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        (np.ones(3), "shape \\(3,\\); expected \\(40,\\)"),
+        (-np.ones(40), "finite and non-negative"),
+        (np.r_[np.nan, np.ones(39)], "finite and non-negative"),
+        (np.zeros(40), "zero for every sample"),
+        (["a"] * 40, "array of numbers"),
+    ],
+)
+def test_bad_sample_weights_are_refused_and_leave_the_model_unfitted(weights, match, X):
+    ae = AutoEncoder(2, **FAST)
+    with pytest.raises(ValueError, match=match):
+        ae.fit(X, sample_weight=weights)
+    assert not hasattr(ae, "net_")
+
+
+def test_sample_weight_with_chunked_data_is_refused(X):
+    from skae import ChunkedData
+
+    with pytest.raises(ValueError, match="ChunkedData"):
+        AutoEncoder(2, **FAST).fit(ChunkedData(X, chunk_size=20), sample_weight=np.ones(40))
 
 
 def test_skorch_checkpoint_lr_scheduler_and_early_stopping_work(X, tmp_path):
