@@ -348,7 +348,10 @@ class AutoEncoderEnsemble(BaseEstimator):
                 "Training diverged (non-finite loss); lower learning_rate_init "
                 f"(got {self.learning_rate_init})."
             )
-        net.set_code_statistics(X_sub)
+        if self.code_density:
+            # Each member's code covariance: wide codes make it the dearest part of
+            # the fit, so it is computed only for the score that uses it.
+            net.set_code_statistics(X_sub)
         # The subsamples are in random order: each member's first rows are a
         # random part of its subsample.
         net.neighbors.copy_(X_sub[:, :n_neighbors])
@@ -430,10 +433,11 @@ class AutoEncoderEnsemble(BaseEstimator):
         is then never its own neighbour.
         """
         own = None if own is None else torch.as_tensor(own, device=device)
+        code_density = self.code_density
 
         def terms(net, batch, ids):
             exclude = None if own is None else own[:, None, :] == ids[None, :, None]
-            err, distance, nearest = net.terms(batch, exclude=exclude)
+            err, distance, nearest = net.terms(batch, exclude=exclude, code_density=code_density)
             return torch.stack([err, distance, nearest], dim=-1).transpose(0, 1)
 
         out = batched(
@@ -756,11 +760,12 @@ class _Members(torch.nn.Module):
             partial = partial.masked_fill(exclude, float("inf"))
         return (partial.amin(2) + (X * X).sum(1)).clamp_min(0).sqrt()
 
-    def terms(self, X: torch.Tensor, exclude=None):
+    def terms(self, X: torch.Tensor, exclude=None, *, code_density: bool = True):
         """Each member's reconstruction error, code distance and neighbour distance of ``X``.
 
-        Three tensors of shape (members, rows); the neighbour distance is
-        zero when the members keep no neighbour rows.
+        Three tensors of shape (members, rows); the code distance is zero
+        unless ``code_density``, the neighbour distance when the members
+        keep no neighbour rows.
         """
         codes = self.encode(X[None])
         err = _errors.sample_mean(_errors.squared_errors(self.decode(codes), X), start_dim=2)
@@ -768,7 +773,8 @@ class _Members(torch.nn.Module):
             nearest = self.nearest_distance(X, exclude)
         else:
             nearest = torch.zeros_like(err)
-        return err, self.code_distance(codes), nearest
+        distance = self.code_distance(codes) if code_density else torch.zeros_like(err)
+        return err, distance, nearest
 
     def fast_forward(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes and reconstruction errors of ``X`` (rows, features), for inference.
