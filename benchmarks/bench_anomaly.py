@@ -133,7 +133,7 @@ def methods(skae_params: dict, all_rows: bool) -> dict:
         for name in pyod_rows:
             found[name] = lambda seed, name=name: pyod_model(name, seed)
     except ImportError:
-        print("note: pyod is not installed; skipping the PyOD rows (pip install skae[benchmark]).")
+        print("note: pyod is not installed; skipping the PyOD rows (pip install skae[bench]).")
     found["PCA reconstruction"] = lambda seed: skae_detector(
         PCAReconstruction(n_components=SINGLE["n_components"], random_state=seed)
     )

@@ -80,6 +80,8 @@ def main(argv=None):
     common = dict(hidden_layer_sizes=(256,), **mnist_training(args.epochs))
     ae, t_ae = timed(AutoEncoder(64, **common).fit, X_train)
     conv = Convolutional2D((28, 28), channels=(32, 64))
+    # hidden_layer_sizes sizes the MLPs only: the convolutional network has its own.
+    conv_common = {k: v for k, v in common.items() if k != "hidden_layer_sizes"}
     rows, examples = [], {}
     for sigma in NOISE_LEVELS:
         X_noisy = add_noise(X_test, sigma, seed=0)
@@ -89,7 +91,7 @@ def main(argv=None):
         )
         cdae, t_cdae = timed(
             DenoisingAutoEncoder(
-                64, architecture=conv, noise="gaussian", noise_level=sigma, **common
+                64, architecture=conv, noise="gaussian", noise_level=sigma, **conv_common
             ).fit,
             X_train,
         )

@@ -102,25 +102,32 @@ for name, points in curves.items():
     print(name, ", ".join(f"{b:.0f} B: {p:.1f} dB" for b, p in points))
 
 # %%
-# The curves and a few digits
-# ---------------------------
-fig = plt.figure(figsize=(10, 4))
-ax = fig.add_subplot(1, 2, 1)
+# The rate-distortion curves
+# --------------------------
+fig, ax = plt.subplots(figsize=(6.4, 4))
 for (name, points), marker in zip(curves.items(), "osv", strict=True):
     ax.plot(*zip(*points, strict=True), marker=marker, label=name)
 ax.set_xscale("log")
+ax.set_xticks([2, 4, 8, 16, 32, 64], labels=["2", "4", "8", "16", "32", "64"])
+ax.minorticks_off()
 ax.set_xlabel("bytes per 8x8 image")
 ax.set_ylabel("PSNR (dB)")
-ax.legend(fontsize=8)
+ax.set_title("Held-out digits: quality against size")
+ax.legend()
 ax.grid(alpha=0.3)
+fig.tight_layout()
+
+# %%
+# A few held-out digits at each rate
+# ----------------------------------
 rows = {"original": X_test, **examples}
+fig, axes = plt.subplots(len(rows), 6, figsize=(6.4, 1.05 * len(rows)))
 for r, (name, images) in enumerate(rows.items()):
-    for c in range(5):
-        sub = fig.add_subplot(len(rows), 10, r * 10 + 6 + c)
-        sub.imshow(images[c].reshape(8, 8).clip(0, 1), cmap="gray_r", vmin=0, vmax=1)
-        sub.set_xticks([])
-        sub.set_yticks([])
-        if c == 0:
-            sub.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
+    for c in range(6):
+        axes[r, c].imshow(images[c].reshape(8, 8).clip(0, 1), cmap="gray_r", vmin=0, vmax=1)
+        axes[r, c].set_xticks([])
+        axes[r, c].set_yticks([])
+    label = name if name == "original" else f"{name}\n{psnr(X_test, images):.1f} dB"
+    axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
 fig.tight_layout()
 plt.show()

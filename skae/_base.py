@@ -34,6 +34,7 @@ from . import _errors, _inputs
 from ._batching import SparseRows
 from ._checks import (
     check_monitors,
+    check_network_params,
     check_params,
     check_same_input,
     check_same_module,
@@ -42,6 +43,7 @@ from ._checks import (
 )
 from ._chunked import ChunkedData
 from ._device import draw_seed, forked_rng, resolve_device, to_device
+from ._doc_link import DocLinkMixin
 from ._inference import InferenceMixin
 from ._modules import ACTIVATIONS, Network
 from ._persistence import net_state, rebuild_net
@@ -52,7 +54,7 @@ from .architectures import MLP, Architecture, check_built, check_shapes
 PROTOCOL_CHECK_ROWS = 2
 
 
-class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
+class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, DocLinkMixin, BaseEstimator):
     """Base class of the skae autoencoders; not for direct use.
 
     See :class:`skae.AutoEncoder` for the parameters every family shares.
@@ -398,8 +400,9 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         check_monitors(self, validation=self.early_stopping and not incremental)
         how = "partial_fit" if incremental else "warm_start=True"
         if continuing:
-            check_same_module(self, how)
-        else:
+            check_same_module(self, how)  # first: a continued fit cannot change its network
+        check_network_params(self)
+        if not continuing:
             self.architecture_ = clone(self._configured_architecture())
         first = X.first_chunk() if isinstance(X, ChunkedData) else X
         arrays, spec = self._read_input(first, reset=not (continuing and incremental))
@@ -509,4 +512,7 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         tags.input_tags.two_d_array = kind != "image" or declared
         tags.input_tags.three_d_array = kind != "table"
         tags.input_tags.sparse = kind == "table"
+        # torch tensors stay on their device, outputs are tensors there (the
+        # namespace skae's engine is written in; NumPy in, NumPy out).
+        tags.array_api_support = True
         return tags

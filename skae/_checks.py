@@ -21,13 +21,15 @@ or replaces it with a callback of that name.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 from skorch.callbacks import Callback, EarlyStopping
@@ -86,6 +88,75 @@ def check_params(est) -> None:
             )
 
 
+# The estimator parameters that describe the default network (architecture=None).
+DEFAULT_NETWORK_PARAMS = ("hidden_layer_sizes", "activation")
+
+
+def check_network_params(est) -> None:
+    """Refuse ``hidden_layer_sizes``/``activation`` that an ``architecture`` would ignore.
+
+    They build the default network only (``architecture=None``); an
+    architecture brings its own parameters. A value other than the default,
+    set next to an architecture whose own parameter of that name differs (or
+    that has none), would be silently ignored, so it is an error. A default
+    value is indistinguishable from none and passes.
+    """
+    arch = getattr(est, "architecture", None)
+    if arch is None or "architecture" not in est._parameter_constraints:
+        return
+    defaults = inspect.signature(type(est).__init__).parameters
+    arch_params = arch.get_params(deep=False) if hasattr(arch, "get_params") else {}
+    ignored = {
+        key: getattr(est, key)
+        for key in DEFAULT_NETWORK_PARAMS
+        if key in defaults
+        and not _same_value(getattr(est, key), defaults[key].default)
+        and not (key in arch_params and _same_value(getattr(est, key), arch_params[key]))
+    }
+    if not ignored:
+        return
+    name = type(arch).__name__
+    own = {key: value for key, value in ignored.items() if key in arch_params}
+    advice = []
+    if own:
+        try:
+            example = f", e.g. architecture={clone(arch).set_params(**own)!r}"
+        except Exception:  # an own architecture that does not clone: name the parameter only
+            example = ""
+        advice.append(
+            f"Set {' and '.join(own)} on the architecture instead{example} (in a search, "
+            + " and ".join(f"architecture__{key}" for key in own)
+            + ")."
+        )
+    missing = [key for key in ignored if key not in own]
+    if missing:
+        advice.append(
+            f"{name} has no {' or '.join(missing)}: its own parameters "
+            f"({', '.join(sorted(arch_params)) or 'none'}) set its network."
+        )
+    settings = ", ".join(f"{key}={value!r}" for key, value in ignored.items())
+    raise ValueError(
+        f"{settings} would be ignored: {' and '.join(DEFAULT_NETWORK_PARAMS)} only "
+        f"configure the default network (architecture=None), and architecture={arch!r} "
+        f"is set. {' '.join(advice)} Leave {' and '.join(ignored)} at the default. To "
+        "search over both kinds of network, give the search a list of grids: one with "
+        "architecture=[None] and the default network's parameters, one with the architecture."
+    )
+
+
+def _same_value(value, other) -> bool:
+    """Whether two values of a network parameter are equal (an int width is a 1-tuple)."""
+
+    def normal(v):
+        is_int = isinstance(v, Integral) and not isinstance(v, (bool, np.bool_))
+        return plain((v,) if is_int else v)
+
+    try:
+        return bool(normal(value) == normal(other))
+    except (TypeError, ValueError):
+        return False
+
+
 def check_monitors(est, validation: bool) -> None:
     """Refuse a user callback that watches validation scores no fit will record.
 
@@ -135,6 +206,8 @@ def check_weights(sample_weight, X, arrays) -> np.ndarray | None:
             "data); fit an array, or repeat rows in the stream to weight them."
         )
     n_samples = arrays[0].shape[0]
+    if isinstance(sample_weight, torch.Tensor):  # n floats to the host: the data stay put
+        sample_weight = sample_weight.detach().cpu().numpy()
     try:
         weights = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -72,7 +72,7 @@ def run_demo(output: str | Path = "skae_demo.png", verbose: int = 1) -> dict:
         Where to save the PNG of original vs reconstructed digits (needs
         matplotlib, the ``plot`` extra).
     verbose : int, default=1
-        Passed to the autoencoders: 1 shows a progress bar per fit.
+        Passed to the autoencoders: 1 shows each fit's progress.
 
     Returns
     -------

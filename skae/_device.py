@@ -54,6 +54,8 @@ def resolve_device(device) -> torch.device:
 
 def check_float32_range(a, name: str = "X") -> None:
     """Reject finite values that float32, the computing dtype, cannot hold."""
+    if isinstance(a, torch.Tensor):
+        return  # checked where it was read (skae._inputs)
     if sp.issparse(a):
         a = a.data
     if a.dtype != np.float64 or a.size == 0:
@@ -78,7 +80,7 @@ def to_device(a, device: torch.device, densify_on=None) -> torch.Tensor:
     check_float32_range(a)
     if sp.issparse(a):
         return SparseRows.from_scipy(a, device, densify_on)
-    tensor = host_view(a)
+    tensor = a if isinstance(a, torch.Tensor) else host_view(a)
     dtype = torch.float32 if tensor.is_floating_point() else tensor.dtype
     return tensor.to(device=device, dtype=dtype)
 
@@ -125,6 +127,8 @@ def device_bytes(a) -> int:
     """Bytes that :func:`to_device` takes for ``a`` (float32 values)."""
     if sp.issparse(a):  # float32 values, int32 column indices, int64 row pointers
         return 8 * a.nnz + 8 * (a.shape[0] + 1)
+    if isinstance(a, torch.Tensor):
+        return a.numel() * (4 if a.is_floating_point() else a.element_size())
     return a.size * (4 if a.dtype.kind == "f" else a.itemsize)
 
 
@@ -145,6 +149,9 @@ def data_home(arrays, device: torch.device) -> torch.device:
     Data kept on the host are streamed to ``device`` one batch at a time
     (see :class:`~skae._batching.TensorBatchIterator`).
     """
+    on_device = [a for a in arrays if isinstance(a, torch.Tensor) and a.device == device]
+    if on_device:  # a tensor already there trains where it lies
+        return device
     if any(file_backed(a) for a in arrays) or not fits_on_device(arrays, device):
         return torch.device("cpu")
     return device

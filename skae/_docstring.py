@@ -40,8 +40,13 @@ random_state : int, RandomState instance or None, default=None
     same int gives the same model on CPU. torch's global RNG is left as it
     was.
 verbose : int, default=0
-    0 is silent; 1 shows a progress bar per fit (epochs, loss, validation
-    score, time left); above 1 adds a line per epoch.
+    0 is silent; 1 shows each fit's progress (epochs, loss, validation
+    score, time left); above 1 adds a line per epoch. Where it goes is
+    decided at each fit: a widget bar in a notebook (an IPython kernel with
+    ipywidgets), a text bar on standard error when that is a terminal, and
+    otherwise (a log file, CI, ``nohup``, a pipe) whole lines on standard
+    output: a start line, one every tenth of the epochs and a final one.
+    Lines per epoch always go to standard output.
 device : str or torch.device, default="auto"
     Where to train and infer. ``"auto"`` is CUDA when available, else CPU.
 callbacks : list or tuple of skorch callbacks or (name, callback) tuples, default=None

@@ -99,7 +99,10 @@ def batched(
     (``"low"``: NaN counts as lowest) or highest (``"high"``) finite value.
     """
     check_float32_range(X)
+    tensor = isinstance(X, torch.Tensor)
     out_dtype = X.dtype if out_dtype is None else out_dtype
+    if tensor and not isinstance(out_dtype, torch.dtype):
+        out_dtype = getattr(torch, np.dtype(out_dtype).name)
     module.eval()
     out = None
     start = 0
@@ -121,11 +124,18 @@ def batched(
                 rows = max(1, rows // 2)
                 continue
             if out is None:
-                out = np.empty((X.shape[0], *result.shape[1:]), dtype=out_dtype)
+                shape = (X.shape[0], *result.shape[1:])
+                out = (
+                    torch.empty(shape, dtype=out_dtype, device=X.device)
+                    if tensor
+                    else np.empty(shape, dtype=out_dtype)
+                )
             # float64 scores beyond float32 become inf here, handled below.
             with np.errstate(over="ignore"):
                 out[start:stop] = result
             start = stop
+    if tensor:
+        return out if out is None else _finite_tensor(out, X, overflow, name)
     if out is None or np.isfinite(out).all():
         return out
     if overflow == "raise":
@@ -140,8 +150,28 @@ def batched(
     return np.nan_to_num(out, nan=low if overflow == "low" else high, posinf=high, neginf=low)
 
 
+def _finite_tensor(out: torch.Tensor, X: torch.Tensor, overflow: str, name: str):
+    """:func:`batched`'s handling of non-finite results, for a tensor output."""
+    if bool(torch.isfinite(out).all()):
+        return out
+    if overflow == "raise":
+        raise ValueError(
+            f"{name} computed non-finite values from finite input: values of X "
+            f"(largest magnitude {float(X.abs().max()):.3g}) overflow float32 in the "
+            "network. Scale the data like the training data."
+        )
+    info = torch.finfo(out.dtype)
+    low, high = info.min, info.max
+    return torch.nan_to_num(out, nan=low if overflow == "low" else high, posinf=high, neginf=low)
+
+
 def run_batch(fn, module, device, X, aligned, rows: slice) -> np.ndarray:
-    """``fn`` on the rows ``rows`` of ``X`` (and of ``aligned``), back on the host."""
+    """``fn`` on the rows ``rows`` of ``X`` (and of ``aligned``), back on the host
+    (on ``X``'s own device when ``X`` is a tensor)."""
+    if isinstance(X, torch.Tensor):
+        batch = X[rows].to(device=device, dtype=torch.float32)
+        extra = [torch.as_tensor(a[rows], device=device) for a in aligned]
+        return fn(module, batch, *extra).to(X.device)
     if sp.issparse(X):  # densified on the device, one batch at a time
         batch = SparseRows.from_scipy(X[rows], device)[:]
     else:
@@ -158,6 +188,36 @@ def like_input(out, X):
     if columns is None or not hasattr(X, "iloc") or getattr(out, "shape", None) != X.shape:
         return out
     return type(X)(out, index=X.index, columns=columns)
+
+
+def check_codes(Z):
+    """Codes for decoding: a 2-D float array, or a tensor kept on its device."""
+    if not isinstance(Z, torch.Tensor):
+        return check_array(Z, dtype=FLOAT_DTYPES, input_name="X")
+    if Z.layout != torch.strided or Z.ndim != 2 or Z.is_complex():
+        raise ValueError(
+            f"Expected codes as a dense 2-D tensor (n_samples, n_components), got a "
+            f"{Z.layout} tensor of shape {tuple(Z.shape)}."
+        )
+    Z = Z.detach()
+    if Z.dtype not in (torch.float32, torch.float64):
+        Z = Z.to(torch.float32)
+    if len(Z) == 0:
+        raise ValueError(
+            "Found array with 0 sample(s) (shape=(0, ...)) while a minimum of 1 is required."
+        )
+    if not bool(torch.isfinite(Z).all()):
+        raise ValueError("Input X contains NaN or infinity.")
+    return Z
+
+
+def on_host(fn, X, *args, **kwargs):
+    """``fn(X, ...)`` for code that reads NumPy: a tensor ``X`` goes to the host,
+    and an array result comes back as a tensor on ``X``'s device."""
+    if not isinstance(X, torch.Tensor):
+        return fn(X, *args, **kwargs)
+    out = fn(X.detach().cpu().numpy(), *args, **kwargs)
+    return torch.as_tensor(out, device=X.device) if isinstance(out, np.ndarray) else out
 
 
 def _reads_sequences(est) -> bool:
@@ -240,7 +300,7 @@ class InferenceMixin(TransformerMixin):
             of arrays for sequences of per-code lengths.
         """
         check_is_fitted(self)
-        Z = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
+        Z = check_codes(X)
         if Z.shape[1] != self._n_features_out:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but {type(self).__name__} decodes "
@@ -324,7 +384,10 @@ class InferenceMixin(TransformerMixin):
         """
         # In float64: float32 scores clipped near float32's lowest value
         # would overflow a float32 sum.
-        return float(np.mean(self.score_samples(X), dtype=np.float64))
+        scores = self.score_samples(X)
+        if isinstance(scores, torch.Tensor):
+            return float(scores.double().mean())
+        return float(np.mean(scores, dtype=np.float64))
 
     def _element_errors(self, module, X, lengths=None) -> torch.Tensor:
         """Squared error of each element, padded back to the batch's full length."""

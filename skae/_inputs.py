@@ -17,9 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from sklearn.utils.validation import check_array, validate_data
 
 FLOAT_DTYPES = (np.float64, np.float32)
+# Largest finite float32: skae computes in float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ def read(est, X, *, architecture, fitted: InputSpec | None = None):
     records ``n_features_in_``, ``feature_names_in_``); otherwise ``X`` is
     checked against the ``fitted`` spec.
     """
+    if isinstance(X, torch.Tensor):
+        return _read_tensor(est, X, architecture, fitted)
     kind = architecture._checked_kind()
     reset = fitted is None
     if kind != "table" and (
@@ -89,6 +94,43 @@ def read(est, X, *, architecture, fitted: InputSpec | None = None):
             f"them), but it was fitted on samples of shape {tuple(fitted.sample_shape)}."
         )
     return arrays, spec
+
+
+def _read_tensor(est, X: torch.Tensor, architecture, fitted):
+    """A dense torch tensor, read where it lies (CPU or GPU): ``(arrays, spec)``.
+
+    Its first row goes through the NumPy reader (shape, form, feature count,
+    ``n_features_in_``); the tensor is reshaped alike on its own device, and
+    its values are checked there (one host-device sync).
+    """
+    if X.layout != torch.strided:
+        raise TypeError(
+            f"X is a sparse torch tensor ({X.layout}); pass a dense tensor, or a "
+            "scipy.sparse matrix for sparse input."
+        )
+    if X.is_complex():
+        raise ValueError("Complex data not supported; X is a complex torch tensor.")
+    X = X.detach()
+    if X.dtype not in (torch.float32, torch.float64):
+        X = X.to(torch.float32)  # ints, bools, half precision: skae computes in float32
+    if X.ndim == 0:
+        raise ValueError("Expected a 2-D tensor (n_samples, n_features), got a scalar tensor.")
+    _, spec = read(est, X[:1].cpu().numpy(), architecture=architecture, fitted=fitted)
+    if spec.form == "flat":
+        X = X.reshape(len(X), *spec.sample_shape)
+    elif spec.form == "nochannel":
+        X = X[:, None]
+    elif spec.form == "sequence_table":
+        X = X[:, :, None]
+    if not bool(torch.isfinite(X).all()):
+        raise ValueError("Input X contains NaN or infinity.")
+    if X.dtype == torch.float64 and X.numel() and float(X.abs().max()) > FLOAT32_MAX:
+        raise ValueError(
+            f"X has values beyond float32's range (largest magnitude "
+            f"{float(X.abs().max()):.3g} > {FLOAT32_MAX:.3g}); skae computes in float32. "
+            "Scale the data first (e.g. StandardScaler)."
+        )
+    return (X,), spec
 
 
 def as_form(out: np.ndarray, form: str, lengths=None):

@@ -136,7 +136,7 @@ def make_net(est, module: nn.Module, device: torch.device, valid=None, loss_fn=N
     advice = est._divergence_advice()
     callbacks = {}
     if est.verbose:
-        callbacks["progress_bar"] = ProgressBar(est.verbose)
+        callbacks["progress_bar"] = ProgressBar(est.verbose, type(est).__name__)
     callbacks["nonfinite_guard"] = NonFiniteLossGuard(advice)
     if est.early_stopping or est.tol is not None:
         callbacks["early_stopping"] = EarlyStopping(
@@ -191,4 +191,6 @@ def continue_incrementally(net: SkaeNet) -> None:
         for _, cb in kept:
             if isinstance(cb, ConvergenceCheck):
                 cb.max_iter = None
+            if isinstance(cb, ProgressBar):
+                cb.total = 1
         setattr(net, attr, kept)

@@ -8,6 +8,7 @@ from numbers import Real
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.utils import _safe_indexing, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -22,7 +23,8 @@ from sklearn.utils.validation import _num_samples, check_is_fitted, has_fit_para
 
 from . import _errors
 from ._chunked import ChunkedData
-from ._inference import batch_rows, like_input
+from ._doc_link import DocLinkMixin
+from ._inference import batch_rows, like_input, on_host
 from .ensemble import AutoEncoderEnsemble
 
 # Tukey's fence: a box plot's lower whisker sits 1.5 interquartile ranges
@@ -58,7 +60,7 @@ def _quantiles(values: np.ndarray, qs, weights=None) -> list[float]:
     return list(values[order][np.minimum(positions, len(values) - 1)])
 
 
-class AnomalyDetector(OutlierMixin, BaseEstimator):
+class AnomalyDetector(OutlierMixin, DocLinkMixin, BaseEstimator):
     """Outlier detector around any estimator with ``score_samples``.
 
     It fits a clone of ``estimator`` (by default an
@@ -362,16 +364,33 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             # One score per training row, computed chunk by chunk.
             scores = np.concatenate([estimator.score_samples(c) for c in X._in_order()])
         else:
-            estimator.fit(X, **estimator_params)
-            n_rows = _num_samples(X)
-            if caller != "fit_predict" and n_rows > MAX_OFFSET_ROWS:
+            from ._base import BaseAutoEncoder
+
+            drawn = []  # the rows that set the cutoff, when not all of them
+
+            def offset_rows(X):
+                n_rows = _num_samples(X)
+                if caller == "fit_predict" or n_rows <= MAX_OFFSET_ROWS:
+                    return X
                 rng = check_random_state(self.random_state)
-                rows = np.sort(rng.choice(n_rows, MAX_OFFSET_ROWS, replace=False))
-                X = _safe_indexing(X, rows)
-                if sample_weight is not None:
-                    sample_weight = np.asarray(sample_weight)[rows]
-            scores = estimator.score_samples(X)
-        scores = self._checked(scores)
+                drawn.append(np.sort(rng.choice(n_rows, MAX_OFFSET_ROWS, replace=False)))
+                if isinstance(X, torch.Tensor):
+                    return X[torch.as_tensor(drawn[0], device=X.device)]
+                return _safe_indexing(X, drawn[0])
+
+            if isinstance(estimator, BaseAutoEncoder | AutoEncoderEnsemble):
+                estimator.fit(X, **estimator_params)
+                scores = estimator.score_samples(offset_rows(X))
+            else:  # a foreign estimator reads a tensor on the host
+                scores = on_host(
+                    lambda X: estimator.fit(X, **estimator_params).score_samples(offset_rows(X)),
+                    X,
+                )
+            if drawn and sample_weight is not None:
+                sample_weight = np.asarray(sample_weight)[drawn[0]]
+        returned = scores = self._checked(scores)
+        if isinstance(scores, torch.Tensor):  # the cutoff is set on the host
+            scores = scores.double().cpu().numpy()
         weights = None
         if sample_weight is not None:
             weights = np.asarray(sample_weight, dtype=np.float64)
@@ -395,12 +414,23 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             )
         self.estimator_ = estimator
         self.offset_ = float(offset)
-        return scores
+        return returned
+
+    def _call(self, method, X):
+        """``method(X)``; a tensor goes through the host for a non-skae estimator."""
+        from ._base import BaseAutoEncoder
+
+        skae_estimator = isinstance(self.estimator_, BaseAutoEncoder | AutoEncoderEnsemble)
+        return method(X) if skae_estimator else on_host(method, X)
 
     @staticmethod
-    def _checked(scores) -> np.ndarray:
-        scores = np.asarray(scores)
-        if np.isnan(scores).any():
+    def _checked(scores):
+        if isinstance(scores, torch.Tensor):  # scores of a tensor, on its device
+            nan = bool(torch.isnan(scores).any())
+        else:
+            scores = np.asarray(scores)
+            nan = np.isnan(scores).any()
+        if nan:
             raise ValueError(
                 "The wrapped estimator's score_samples returned NaN; the model "
                 "or the input is broken (check for diverging training or "
@@ -409,7 +439,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         return scores
 
     @staticmethod
-    def _labels(decision: np.ndarray) -> np.ndarray:
+    def _labels(decision):
+        if isinstance(decision, torch.Tensor):
+            return torch.where(decision < 0, -1, 1)
         labels = np.ones(len(decision), dtype=int)
         labels[decision < 0] = -1
         return labels
@@ -428,7 +460,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             ``estimator_.score_samples(X)``.
         """
         check_is_fitted(self)
-        return self._checked(self.estimator_.score_samples(X))
+        return self._checked(self._call(self.estimator_.score_samples, X))
 
     def decision_function(self, X):
         """Shifted score: negative for outliers, positive for inliers.
@@ -534,7 +566,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
                     for i in range(0, X.shape[0], rows)
                 ]
             )
-        return like_input(self._reconstruction_errors(X), X)
+        return like_input(on_host(self._reconstruction_errors, X), X)
 
     def _reconstruction_errors(self, X):
         """``feature_errors`` of an estimator with ``transform`` and ``inverse_transform``."""
@@ -565,4 +597,5 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         # The wrapped estimator validates the input, so it says what is accepted.
         tags.input_tags = copy.copy(inner.input_tags)
         tags.non_deterministic = inner.non_deterministic
+        tags.array_api_support = inner.array_api_support  # torch tensors stay on their device
         return tags

@@ -33,10 +33,12 @@ class AutoEncoder(BaseAutoEncoder):
     hidden_layer_sizes : int or tuple of int, default=(64,)
         Widths of the encoder's hidden layers, input side first. The decoder
         uses them in reverse. ``()`` gives a linear-code autoencoder with no
-        hidden layer. Used only when ``architecture=None``.
+        hidden layer. Used only when ``architecture=None``: next to an
+        architecture, ``fit`` raises a ValueError for a value other than the
+        default (set the architecture's own parameter instead).
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Activation between layers. Codes and reconstructions are linear. Used
-        only when ``architecture=None``.
+        only when ``architecture=None``, as ``hidden_layer_sizes``.
     {training_parameters}
 
     Attributes

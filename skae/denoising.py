@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _inputs
 from ._base import BaseAutoEncoder
+from ._device import check_float32_range
 from ._docstring import shared_docs
 from ._errors import batch_mean, split_batch, valid_steps
+from ._inference import batch_rows
+from ._patches import reconstruct_by_patches
 
 
 @shared_docs
@@ -50,10 +53,12 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
     hidden_layer_sizes : int or tuple of int, default=(64,)
         Widths of the encoder's hidden layers, input side first; the decoder
         mirrors them. ``()`` gives an autoencoder with no hidden layer. Used
-        only when ``architecture=None``.
+        only when ``architecture=None``: next to an architecture, ``fit``
+        raises a ValueError for a value other than the default (set the
+        architecture's own parameter instead).
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Activation between layers. Codes and reconstructions are linear.
-        Used only when ``architecture=None``.
+        Used only when ``architecture=None``, as ``hidden_layer_sizes``.
     {training_parameters}
 
     Attributes
@@ -216,24 +221,113 @@ class DenoisingAutoEncoder(BaseAutoEncoder):
             X_in = torch.where(valid_steps(X, lengths), X_in, X)
         return batch_mean(*self._errors(module, X, lengths, X_in=X_in))
 
-    def denoise(self, X):
-        """Reconstruct ``X``; the same as ``inverse_transform(transform(X))``.
+    def denoise(self, X, *, stride=None):
+        """Reconstruct ``X``: ``inverse_transform(transform(X))``, or whole larger images.
+
+        For samples of the training shape this is the same as
+        ``inverse_transform(transform(X))``. A model with an image
+        architecture (e.g. :class:`~skae.architectures.Convolutional2D`)
+        trained on ``h x w`` images or patches also denoises larger images:
+        each ``h x w`` window on a grid of step ``stride`` is reconstructed
+        and every pixel of the result is the mean of the windows that cover
+        it, as :func:`sklearn.feature_extraction.image.reconstruct_from_patches_2d`
+        averages all windows. Memory stays bounded: the model sees batches of
+        windows (as every inference call), and the host holds the input, the
+        output and one band of windows.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data, possibly noisy. It is not corrupted further.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features), or images
+            Data, possibly noisy, in any form :meth:`fit` takes; it is not
+            corrupted further. Images larger than the training ones come as
+            ``(n_images, H, W)`` (one channel) or ``(n_images, c, H, W)``,
+            with ``H >= h`` and ``W >= w``.
+        stride : int or None, default=None
+            Step between the windows on larger images, from 1 (every window,
+            the best estimate and the slowest) to the window's smaller side
+            (tiles, with overlaps only where the last window is flush with an
+            edge). None: a quarter of the window's smaller side (at least 1),
+            so that each pixel is averaged over about 16 windows. Ignored for
+            samples of the training shape.
 
         Returns
         -------
-        X_denoised : ndarray of shape (n_samples, n_features)
-            The reconstructions, in the dtype of ``X``.
+        X_denoised : ndarray
+            The reconstructions, in the dtype of ``X``: in the form of the
+            training input for samples of the training shape, and in the shape
+            of ``X`` for larger images.
+
+        Examples
+        --------
+        A model of 8x8 patches applied to a whole 20x30 image:
+
+        >>> import numpy as np
+        >>> from skae import DenoisingAutoEncoder
+        >>> from skae.architectures import Convolutional2D
+        >>> rng = np.random.default_rng(0)
+        >>> image = np.add.outer(np.sin(np.arange(20) / 3), np.cos(np.arange(30) / 4))
+        >>> patches = np.array([image[i:i + 8, j:j + 8] for i in range(12) for j in range(22)])
+        >>> dae = DenoisingAutoEncoder(16, architecture=Convolutional2D(channels=(8,)),
+        ...                            noise_level=0.3, max_iter=5, random_state=0)
+        >>> dae = dae.fit(patches)
+        >>> noisy = image + rng.normal(scale=0.3, size=image.shape)
+        >>> dae.denoise(noisy[None], stride=2).shape
+        (1, 20, 30)
         """
         check_is_fitted(self)
+        if self._larger_images(X):
+            return self._denoise_larger(X, stride)
+        if stride is not None:
+            _check_stride(stride, self.input_shape_[1:])
         arrays, spec = self._read_input(X, reset=False)
         out = self._batched(self._reconstruct, *arrays)
         lengths = arrays[1] if len(arrays) > 1 else [out.shape[1]] * len(out)
         return _inputs.as_form(out, spec.form, lengths)
+
+    def _larger_images(self, X) -> bool:
+        """Whether ``X`` is images of another size than the training images."""
+        if self.architecture_.input_kind != "image" or sp.issparse(X):
+            return False
+        ndim = np.ndim(X) if getattr(X, "ndim", None) is None else X.ndim
+        return ndim in (3, 4) and tuple(np.shape(X)[-2:]) != tuple(self.input_shape_[1:])
+
+    def _denoise_larger(self, X, stride):
+        """:meth:`denoise` of images larger than the training images, by windows."""
+        c, h, w = self.input_shape_
+        X = check_array(X, dtype=_inputs.FLOAT_DTYPES, allow_nd=True, input_name="X")
+        images = X[:, None] if X.ndim == 3 else X
+        if images.shape[1] != c or images.shape[2] < h or images.shape[3] < w:
+            expected = f"(n_images, {c}, H, W)" + (" or (n_images, H, W)" if c == 1 else "")
+            raise ValueError(
+                f"X of shape {X.shape} is not images {expected} with H >= {h} and W >= {w}: "
+                f"{type(self).__name__} was fitted on {c}-channel {h}x{w} images, and "
+                "denoises larger ones window by window."
+            )
+        stride = max(1, min(h, w) // 4) if stride is None else _check_stride(stride, (h, w))
+        self._check_values(images)
+        check_float32_range(images)
+        rows = batch_rows(images[:0, :, :h, :w], heavy=True)
+        out = reconstruct_by_patches(
+            self._reconstruct, self.net_.module_, self.net_.device, images, (h, w), stride, rows
+        )
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"{type(self).__name__} computed non-finite values from finite input: "
+                f"values of X (largest magnitude {np.abs(X).max():.3g}) overflow float32 "
+                "in the network. Scale the images like the training data."
+            )
+        return out[:, 0] if X.ndim == 3 else out
+
+
+def _check_stride(stride, window) -> int:
+    """``stride`` of :meth:`DenoisingAutoEncoder.denoise`, checked."""
+    largest = min(window)
+    if isinstance(stride, bool) or not isinstance(stride, Integral) or not 1 <= stride <= largest:
+        raise ValueError(
+            f"stride must be an int from 1 to {largest} (the smaller side of the "
+            f"{window[0]}x{window[1]} training images), got {stride!r}."
+        )
+    return int(stride)
 
 
 def _value_range(X: np.ndarray, lengths, architecture):
@@ -244,6 +338,9 @@ def _value_range(X: np.ndarray, lengths, architecture):
     """
     if sp.issparse(X):  # (1, n_features) sparse results; small to densify
         return X.min(axis=0).toarray().ravel(), X.max(axis=0).toarray().ravel()
+    if isinstance(X, torch.Tensor):  # reduced where it lies; the extremes come to the host
+        low, high = _value_range(X.amin(0, keepdim=True).cpu().numpy(), None, architecture)
+        return low, _value_range(X.amax(0, keepdim=True).cpu().numpy(), None, architecture)[1]
     if architecture.input_kind != "sequence":
         return X.min(axis=0), X.max(axis=0)
     steps = X.reshape(-1, X.shape[-1])

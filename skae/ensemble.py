@@ -17,6 +17,7 @@ from . import _errors, _inference
 from ._checks import check_weights
 from ._chunked import ChunkedData, reservoir_sample
 from ._device import check_float32_range, forked_rng, resolve_device, to_device
+from ._doc_link import DocLinkMixin
 from ._inference import batched, check_output_size
 from ._inputs import FLOAT_DTYPES
 from ._training import transaction
@@ -53,7 +54,7 @@ NORMALISATION = (
 )
 
 
-class AutoEncoderEnsemble(BaseEstimator):
+class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
     """Ensemble of small autoencoders, each trained briefly on a subsample.
 
     An anomaly scorer built like :class:`~sklearn.ensemble.IsolationForest`:
@@ -300,7 +301,7 @@ class AutoEncoderEnsemble(BaseEstimator):
             ``fit``, it leaves the ensemble exactly as it was before the call.
         """
         with transaction(self):
-            self._fit(X, sample_weight)
+            _inference.on_host(self._fit, X, sample_weight)
         return self
 
     def _fit(self, X, sample_weight=None) -> None:
@@ -483,6 +484,8 @@ class AutoEncoderEnsemble(BaseEstimator):
             ``code_density=True``).
         """
         check_is_fitted(self)
+        if isinstance(X, torch.Tensor):  # the members read NumPy: a host round trip
+            return _inference.on_host(self.score_samples, X)
         X = self._validate(X, reset=False)
         net, device = self._members()
         stats = self._normalisation(device)
@@ -534,6 +537,8 @@ class AutoEncoderEnsemble(BaseEstimator):
             with the same index and columns for a DataFrame).
         """
         check_is_fitted(self)
+        if isinstance(X, torch.Tensor):  # the members read NumPy: a host round trip
+            return _inference.on_host(self.feature_errors, X)
         X_in, X = X, self._validate(X, reset=False)
         check_output_size(X.shape, "feature_errors(X)")
         net, device = self._members()

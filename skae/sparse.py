@@ -77,9 +77,12 @@ class SparseAutoEncoder(BaseAutoEncoder):
     hidden_layer_sizes : int or tuple of int, default=(64,)
         Widths of the encoder's hidden layers, input side first; the decoder
         mirrors them. ``()`` gives the classic one-layer sparse autoencoder.
-        Used only when ``architecture=None``.
+        Used only when ``architecture=None``: next to an architecture,
+        ``fit`` raises a ValueError for a value other than the default (set
+        the architecture's own parameter instead).
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-        Activation between hidden layers. Used only when ``architecture=None``.
+        Activation between hidden layers. Used only when ``architecture=None``,
+        as ``hidden_layer_sizes``.
     {training_parameters}
 
     Attributes

@@ -204,9 +204,12 @@ class VariationalAutoEncoder(BaseAutoEncoder):
         tighter as ``K`` grows, at ``K`` times the cost of the decoder.
     hidden_layer_sizes : int or tuple of int, default=(64,)
         Widths of the encoder's hidden layers, input side first. The decoder
-        uses them in reverse. Used only when ``architecture=None``.
+        uses them in reverse. Used only when ``architecture=None``: next to
+        an architecture, ``fit`` raises a ValueError for a value other than
+        the default (set the architecture's own parameter instead).
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-        Activation between layers. Used only when ``architecture=None``.
+        Activation between layers. Used only when ``architecture=None``, as
+        ``hidden_layer_sizes``.
     {training_parameters}
 
     Attributes

@@ -25,6 +25,7 @@ from skae.architectures import (
     Architecture,
     Convolutional1D,
     Convolutional2D,
+    PatchMLP,
     Recurrent,
 )
 
@@ -80,6 +81,10 @@ CASES = {
     "conv1d-channels": (
         lambda: Convolutional1D(channels=(4,)),
         lambda: RNG.uniform(size=(24, 2, 9)),
+    ),
+    "patchmlp-chw": (
+        lambda: PatchMLP(hidden_layer_sizes=(8,), remove_mean=False),
+        lambda: RNG.uniform(size=(24, 3, 7, 5)),
     ),
     "recurrent-2d": (lambda: Recurrent(hidden_size=8), lambda: RNG.uniform(size=(24, 7))),
     "recurrent-list": (lambda: Recurrent(cell="gru", hidden_size=8), lambda: sequences()),
@@ -139,6 +144,32 @@ def test_convolutions_reconstruct_exactly_the_input_size(size):
     est = AutoEncoder(2, architecture=Convolutional2D(channels=(2, 2)), **FAST).fit(X)
     assert est.inverse_transform(est.transform(X)).shape == X.shape
     assert est.input_shape_ == (1, *size)
+
+
+@pytest.mark.parametrize("estimator", [DenoisingAutoEncoder, SparseAutoEncoder])
+def test_patch_mlp_keeps_the_mean_out_of_the_network(estimator):
+    # The encoder sees each window minus its channel means, so shifting a
+    # channel's brightness shifts its reconstruction by as much, whatever the
+    # weights; the means are the code's last c entries.
+    X = RNG.uniform(size=(24, 2, 6, 5))
+    est = estimator(5, architecture=PatchMLP(hidden_layer_sizes=(8,)), **FAST).fit(X)
+    shift = np.array([0.3, -0.2])[None, :, None, None]
+    base = est.inverse_transform(est.transform(X))
+    np.testing.assert_allclose(
+        est.inverse_transform(est.transform(X + shift)), base + shift, atol=1e-5
+    )
+    np.testing.assert_allclose(est.transform(X)[:, -2:], X.mean(axis=(2, 3)), atol=1e-6)
+    flat = PatchMLP((2, 6, 5), hidden_layer_sizes=(8,))
+    flat_est = estimator(5, architecture=flat, **FAST).fit(X.reshape(24, -1))
+    assert flat_est.inverse_transform(flat_est.transform(X.reshape(24, -1))).shape == (24, 60)
+
+
+def test_patch_mlp_mean_needs_a_deterministic_code_larger_than_the_channels():
+    X = RNG.uniform(size=(24, 3, 6, 5))
+    with pytest.raises(ValueError, match="n_components must exceed 3"):
+        AutoEncoder(3, architecture=PatchMLP(hidden_layer_sizes=4), **FAST).fit(X)
+    with pytest.raises(ValueError, match="use remove_mean=False"):
+        VariationalAutoEncoder(4, architecture=PatchMLP(hidden_layer_sizes=4), **FAST).fit(X)
 
 
 @pytest.mark.parametrize("length", [25, 8, 2])
@@ -564,3 +595,78 @@ def test_the_user_guide_snippets_on_own_architectures_run(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     for block in blocks:
         exec(compile(textwrap.dedent(block), str(page), "exec"), {"__name__": "snippet"})
+
+
+# ------------------------------------- the default network's parameters next to one
+
+TABLE_FAMILIES = [AutoEncoder, DenoisingAutoEncoder, SparseAutoEncoder, VariationalAutoEncoder]
+
+
+@pytest.mark.parametrize("family", TABLE_FAMILIES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (
+            {"architecture": MLP((32,)), "hidden_layer_sizes": (128,)},
+            r"hidden_layer_sizes=\(128,\) would be ignored.*architecture=MLP\(hidden_layer_sizes"
+            r"=\(128,\)\) \(in a search, architecture__hidden_layer_sizes\)",
+        ),
+        (
+            {"architecture": MLP((32,)), "activation": "tanh"},
+            r"activation='tanh' would be ignored.*architecture=MLP\(activation='tanh', "
+            r"hidden_layer_sizes=\(32,\)\)",
+        ),
+        (
+            {"architecture": Convolutional1D(), "hidden_layer_sizes": (8,)},
+            r"hidden_layer_sizes=\(8,\) would be ignored.*Convolutional1D has no "
+            r"hidden_layer_sizes: its own parameters \(activation, channels",
+        ),
+    ],
+    ids=["mlp-sizes", "mlp-activation", "conv-sizes"],
+)
+def test_the_default_networks_parameters_next_to_an_architecture_are_refused(family, params, match):
+    est = family(2, **params, **FAST)
+    clone(est)  # constructing, cloning and get_params accept it: fit decides
+    assert est.get_params()["architecture"] is params["architecture"]
+    for fit in (est.fit, est.partial_fit):
+        with pytest.raises(ValueError, match=match):
+            fit(RNG.uniform(size=(20, 6)))
+        assert not hasattr(est, "net_") and not hasattr(est, "architecture_")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"architecture": MLP((32,))},  # the estimator's defaults: nothing set
+        {"architecture": MLP((32,)), "hidden_layer_sizes": (32,)},  # the same network
+        {"architecture": MLP((32,)), "hidden_layer_sizes": 32},  # an int width is a 1-tuple
+        {"architecture": MLP(activation="tanh"), "activation": "tanh"},
+        {"architecture": Convolutional1D(), "activation": "relu"},
+        {"architecture": None, "hidden_layer_sizes": (8,), "activation": "tanh"},
+    ],
+    ids=["defaults", "same-sizes", "int-width", "same-activation", "conv-default", "no-arch"],
+)
+def test_the_default_networks_parameters_that_agree_pass(params):
+    est = AutoEncoder(2, **params, **FAST).fit(RNG.uniform(size=(20, 6)))
+    if params["architecture"] is None:
+        assert est.architecture_.get_params() == {"hidden_layer_sizes": (8,), "activation": "tanh"}
+
+
+def test_a_search_over_both_networks_takes_a_list_of_grids():
+    X = RNG.uniform(size=(40, 16))
+    grids = [
+        {"hidden_layer_sizes": [(8,), (16,)]},
+        {"architecture": [Convolutional1D(channels=(2,))], "architecture__kernel_size": [3, 5]},
+    ]
+    search = GridSearchCV(AutoEncoder(2, **FAST), grids, cv=2, error_score="raise").fit(X)
+    assert len(search.cv_results_["params"]) == 4
+    # One grid crossing both would pair the architecture with an ignored width.
+    crossed = {"hidden_layer_sizes": [(8,)], "architecture": [Convolutional1D(channels=(2,))]}
+    with pytest.raises(ValueError, match="hidden_layer_sizes=\\(8,\\) would be ignored"):
+        GridSearchCV(AutoEncoder(2, **FAST), crossed, cv=2, error_score="raise").fit(X)
+
+
+def test_recurrent_autoencoder_has_no_default_network_parameters_to_refuse():
+    est = RecurrentAutoEncoder(2, hidden_size=4, **FAST)
+    assert "hidden_layer_sizes" not in est.get_params()
+    est.fit(RNG.uniform(size=(10, 5, 3)))

@@ -154,3 +154,97 @@ def test_invalid_parameters_raise_at_fit(X_positive, params, match):
         model.fit(X_positive)
     assert not hasattr(model, "net_")
     assert not hasattr(model, "data_min_")
+
+
+# ------------------------------------------------------- whole larger images
+
+
+@pytest.fixture(scope="module")
+def patch_model():
+    """A convolutional denoiser of 6x8 patches (not square: rows and columns differ)."""
+    from skae.architectures import Convolutional2D
+
+    rng = np.random.RandomState(0)
+    patches = rng.uniform(size=(64, 6, 8))
+    params = {k: v for k, v in FAST.items() if k != "hidden_layer_sizes"}  # the MLP's
+    return DenoisingAutoEncoder(
+        6, architecture=Convolutional2D(channels=(4,)), noise_level=0.1, **params
+    ).fit(patches)
+
+
+def test_denoise_larger_image_shape_and_dtype(patch_model):
+    images = np.random.RandomState(1).uniform(size=(2, 17, 23)).astype(np.float32)
+    out = patch_model.denoise(images)
+    assert out.shape == (2, 17, 23) and out.dtype == np.float32
+    assert np.isfinite(out).all()
+    assert patch_model.denoise(images[:, None], stride=1).shape == (2, 1, 17, 23)
+
+
+def test_denoise_tiles_equal_patchwise_denoising(patch_model):
+    # stride = window height on a 12x16 image: two rows of tiles, and columns
+    # at 0, 6 and the flush 8; the tiles at 0 and 8 cover columns 0-15.
+    image = np.random.RandomState(2).uniform(size=(12, 16))
+    out = patch_model.denoise(image[None], stride=6)[0]
+    tiles = np.array([image[i : i + 6, j : j + 8] for i in (0, 6) for j in (0, 6, 8)])
+    rec = patch_model.denoise(tiles).reshape(2, 3, 6, 8)  # the training-size path
+    expected = np.zeros((12, 16))
+    count = np.zeros((12, 16))
+    for a, i in enumerate((0, 6)):
+        for b, j in enumerate((0, 6, 8)):
+            expected[i : i + 6, j : j + 8] += rec[a, b]
+            count[i : i + 6, j : j + 8] += 1
+    np.testing.assert_allclose(out, expected / count, rtol=1e-5, atol=1e-6)
+
+
+def test_denoise_image_of_training_size_is_the_patch_path(patch_model):
+    image = np.random.RandomState(3).uniform(size=(3, 6, 8))
+    np.testing.assert_allclose(
+        patch_model.denoise(image, stride=1),
+        patch_model.inverse_transform(patch_model.transform(image)),
+        rtol=1e-6,
+    )
+
+
+def test_denoise_constant_image_has_constant_interior(patch_model):
+    # Every window of a constant image is the same, so each pixel covered by
+    # all 6x8 window offsets (stride 1) is the mean of one reconstruction.
+    out = patch_model.denoise(np.full((1, 20, 24), 0.5), stride=1)[0]
+    interior = out[5:-5, 7:-7]
+    assert np.ptp(interior) < 1e-6
+    window = patch_model.denoise(np.full((1, 6, 8), 0.5))[0]
+    assert interior[0, 0] == pytest.approx(window.mean(), abs=1e-6)
+
+
+def test_denoise_larger_images_in_bounded_batches(patch_model, monkeypatch):
+    from skae import _inference
+
+    image = np.random.RandomState(4).uniform(size=(1, 30, 41))
+    reference = patch_model.denoise(image, stride=1)
+    sizes = []
+    original = patch_model._reconstruct
+
+    def recording(module, X, lengths=None):
+        sizes.append(len(X))
+        return original(module, X, lengths)
+
+    monkeypatch.setattr(_inference, "INFERENCE_BATCH_ROWS_ND", 7)
+    monkeypatch.setattr(patch_model, "_reconstruct", recording)
+    out = patch_model.denoise(image, stride=1)
+    assert max(sizes) <= 7 and sum(sizes) == 25 * 34  # every window, 7 at most a call
+    np.testing.assert_allclose(out, reference, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "images, stride, match",
+    [
+        (np.zeros((1, 5, 30)), None, "H >= 6 and W >= 8"),
+        (np.zeros((1, 2, 10, 10)), None, "fitted on 1-channel 6x8"),
+        (np.zeros((1, 10, 10)), 0, "stride must be an int from 1 to 6"),
+        (np.zeros((1, 10, 10)), 7, "stride must be an int from 1 to 6"),
+        (np.zeros((1, 10, 10)), 2.5, "stride must be"),
+        (np.full((1, 10, 10), np.nan), None, "NaN"),
+    ],
+)
+def test_denoise_larger_images_errors(patch_model, images, stride, match):
+    with pytest.raises(ValueError, match=match):
+        patch_model.denoise(images, stride=stride)

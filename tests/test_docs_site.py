@@ -69,6 +69,20 @@ def test_api_reference_lists_exactly_the_public_names(site):
     assert distributed == set(skae.distributed.__all__)
 
 
+def test_the_html_repr_links_point_at_built_pages(site):
+    from sklearn.base import BaseEstimator
+
+    from skae._doc_link import DOCS_URL
+
+    for module in (skae, skae.architectures):
+        for name in module.__all__:
+            cls = getattr(module, name)
+            if isinstance(cls, type) and issubclass(cls, BaseEstimator):
+                link = cls()._get_doc_link()
+                assert link.startswith(DOCS_URL), link
+                assert (site / link[len(DOCS_URL) :]).is_file(), link
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):
         pass

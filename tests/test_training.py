@@ -106,15 +106,16 @@ def test_early_stopping_records_validation_scores_and_stops():
     assert ae.validation_scores_[-1] <= ae.best_validation_score_
 
 
+class CountEpochs(Callback):
+    def initialize(self):
+        self.epochs = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs += 1
+
+
 def test_user_callbacks_run_every_epoch(X_120x6):
-    class CountEpochs(Callback):
-        def initialize(self):
-            self.epochs = 0
-            return self
-
-        def on_epoch_end(self, net, **kwargs):
-            self.epochs += 1
-
     ae = AutoEncoder(n_components=2, **{**FAST_16, "callbacks": [CountEpochs()]}).fit(X_120x6)
     assert dict(ae.net_.callbacks_)["user_0"].epochs == ae.n_iter_
 
@@ -162,14 +163,6 @@ def test_epoch_scoring_scores_the_reconstruction_every_epoch(est, data, X):
 
 
 def test_a_tuple_of_callbacks_works_as_a_list(X):
-    class CountEpochs(Callback):
-        def initialize(self):
-            self.epochs = 0
-            return self
-
-        def on_epoch_end(self, net, **kwargs):
-            self.epochs += 1
-
     ae = AutoEncoder(2, **{**FAST, "callbacks": (CountEpochs(), ("named", CountEpochs()))})
     ae.fit(X)
     callbacks = dict(ae.net_.callbacks_)
@@ -755,7 +748,8 @@ def test_mixed_precision_on_a_gpu_without_bf16_is_a_clear_error(monkeypatch):
 def test_mixed_precision_with_a_recurrent_network_on_the_cpu_is_a_clear_error():
     X_rank2_120x6 = np.random.default_rng(0).normal(size=(16, 5))
     arch = Recurrent(hidden_size=4)
-    est = AutoEncoder(2, architecture=arch, mixed_precision=True, **FAST_BATCH_32)
+    settings = {**FAST_BATCH_32, "hidden_layer_sizes": (64,)}  # the default: Recurrent has none
+    est = AutoEncoder(2, architecture=arch, mixed_precision=True, **settings)
     with pytest.raises(ValueError, match="no bfloat16 kernels for recurrent layers"):
         est.fit(X_rank2_120x6)
     assert not hasattr(est, "net_")
