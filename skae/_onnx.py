@@ -89,19 +89,13 @@ class _EnsembleScore(nn.Module):
 
     def __init__(self, ensemble):
         super().__init__()
-        from .ensemble import CLIP
+        from .ensemble import CLIP, NORMALISATION
 
         self.clip = CLIP
         self.code_density = bool(ensemble.code_density)
         self.members = _copy_to_cpu(ensemble._members()[0])
-        for name in (
-            "center",
-            "scale",
-            "error_median",
-            "error_mad",
-            "distance_median",
-            "distance_mad",
-        ):
+        self.names = NORMALISATION
+        for name in ("center", "scale", *NORMALISATION):
             self._add(name, getattr(ensemble, name + "_"))
 
     def _add(self, name, values):
@@ -109,13 +103,9 @@ class _EnsembleScore(nn.Module):
 
     def forward(self, x):
         x = torch.clamp((x - self.center) / self.scale, -self.clip, self.clip)
-        codes = self.members.encode(x[None])  # (members, batch, width)
-        err = sample_mean(squared_errors(self.members.decode(codes), x), start_dim=2)
-        z = (err - self.error_median[:, None]) / self.error_mad[:, None]
-        if self.code_density:
-            distance = self.members.code_distance(codes)
-            z = (z + (distance - self.distance_median[:, None]) / self.distance_mad[:, None]) / 2
-        return -z.mean(0)  # (batch,)
+        stats = {name: getattr(self, name) for name in self.names}
+        # The very computation of score_samples, on the same module.
+        return self.members.score(x, stats, code_density=self.code_density)  # (batch,)
 
 
 class _Detector(nn.Module):

@@ -448,3 +448,30 @@ def test_metadata_routing_sends_sample_weight_through_a_pipeline():
         unrequested = make_pipeline(AnomalyDetector(FirstColumnScorer(), contamination=0.25))
         with pytest.raises(ValueError, match="sample_weight"):
             unrequested.fit(X, sample_weight=weights)
+
+
+class _CountingPCA(PCA):
+    """PCA that records how many rows each score_samples call gets."""
+
+    calls: list = []
+
+    def score_samples(self, X):
+        _CountingPCA.calls.append(len(X))
+        return super().score_samples(X)
+
+
+def test_cutoff_comes_from_a_sample_of_a_large_training_set(monkeypatch):
+    from skae import anomaly as anomaly_module
+
+    monkeypatch.setattr(anomaly_module, "MAX_OFFSET_ROWS", 100)
+    X = np.random.RandomState(0).normal(size=(400, 5))
+    _CountingPCA.calls = []
+    detector = AnomalyDetector(_CountingPCA(2), random_state=0).fit(X)
+    assert _CountingPCA.calls == [100]
+    # The same seed draws the same sample: the same cutoff.
+    again = AnomalyDetector(_CountingPCA(2), random_state=0).fit(X)
+    assert again.offset_ == detector.offset_
+    # fit_predict labels every training row, so it scores them all.
+    _CountingPCA.calls = []
+    labels = AnomalyDetector(_CountingPCA(2), random_state=0).fit_predict(X)
+    assert _CountingPCA.calls == [400] and labels.shape == (400,)

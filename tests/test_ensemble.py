@@ -60,7 +60,8 @@ def test_planted_outliers_score_below_every_inlier_median(seed, code_density):
 
 def test_feature_errors_split_the_reconstruction_score():
     X = blob_with_outliers(3)
-    fitted = ensemble().fit(X)
+    # With the reconstruction error as the only term of the score.
+    fitted = ensemble(neighbor_samples=0).fit(X)
     total = fitted.score_samples(X) + fitted.feature_errors(X).mean(axis=1)
     np.testing.assert_allclose(total, total[0], rtol=1e-4, atol=1e-4)
 
@@ -245,6 +246,47 @@ def test_failed_refit_leaves_the_fitted_ensemble_as_it_was():
     fitted_state = [k for k in state if k not in fitted.get_params()]
     assert all(fitted.__dict__[k] is state[k] for k in fitted_state)
     np.testing.assert_array_equal(fitted.score_samples(X), scores)
+
+
+def test_score_is_the_mean_of_the_error_and_the_neighbour_terms():
+    X = blob_with_outliers(12)
+    fitted = ensemble().fit(X)
+    # The neighbour term, computed here with NumPy from the fitted attributes.
+    scaled = (X - fitted.center_) / fitted.scale_
+    gaps = scaled[None, :, None, :] - fitted.neighbor_rows_[:, None, :, :]
+    nearest = np.sqrt((gaps**2).sum(-1)).min(-1)  # (members, rows)
+    neighbor = ((nearest - fitted.neighbor_median_[:, None]) / fitted.neighbor_mad_[:, None]).mean(
+        0
+    )
+    # The error term from the per-feature errors (which are divided by each MAD).
+    shift = np.mean(fitted.error_median_ / fitted.error_mad_)
+    error = fitted.feature_errors(X).mean(axis=1) - shift
+    # float32 and |x|^2 - 2 x.r + |r|^2 put a distance near 0 (a training row
+    # and itself) off by up to ~1e-3: hence atol.
+    np.testing.assert_allclose(
+        fitted.score_samples(X), -(error + neighbor) / 2, rtol=1e-4, atol=5e-3
+    )
+
+
+def test_training_rows_are_not_their_own_neighbours():
+    # 50 rows: every row is a neighbour row of every member. Counted as its own
+    # neighbour, each would be at distance 0 and the median distance would be 0.
+    X = blob_with_outliers(10, n_samples=50, n_outliers=0)
+    fitted = ensemble(neighbor_samples=64).fit(X)
+    assert fitted.neighbor_rows_.shape == (6, 50, 6)
+    assert np.all(fitted.neighbor_median_ > 0.05)
+
+
+def test_novelty_trims_nothing_and_uses_the_whole_subsample():
+    X = blob_with_outliers(11)
+    novelty = ensemble(novelty=True, max_samples=100).fit(X)
+    assert novelty.neighbor_rows_.shape == (6, 100, 6)
+    same = ensemble(trim_fraction=0.0, neighbor_samples=100, max_samples=100).fit(X)
+    trimmed = ensemble(neighbor_samples=100, max_samples=100).fit(X)
+    np.testing.assert_array_equal(novelty.loss_curve_, same.loss_curve_)
+    assert not np.array_equal(novelty.loss_curve_, trimmed.loss_curve_)
+    # Without neighbour rows it stays without them.
+    assert ensemble(novelty=True, neighbor_samples=0).fit(X).neighbor_rows_.shape[1] == 0
 
 
 def test_sample_weight_draws_each_subsample_in_proportion_and_skips_zero_weights():
