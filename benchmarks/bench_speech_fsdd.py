@@ -5,7 +5,11 @@ with SciPy (``scipy.signal.stft``, a triangular mel filterbank written here,
 log), standardised with the training frames' mean and standard deviation. A
 ``RecurrentAutoEncoder`` reads the list of sequences (no padding by the user)
 into one code per recording; a ``LogisticRegression`` classifies the digits
-from the codes. Baselines at the same code size, measured in the same run:
+from the codes. The same list also trains
+``AutoEncoder(architecture=PooledSequence())``, whose encoder pools
+convolutions over time, so that its code does not depend on timing (the
+estimator's defaults; only the code size and the seed are set). Baselines at
+the same code size, measured in the same run:
 
 * ``PCA`` on time-pooled frames (mean and standard deviation of each mel band
   over the recording, 2 x n_mels values);
@@ -20,6 +24,7 @@ Usage::
 
     PYTHONPATH=. OMP_NUM_THREADS=2 python benchmarks/bench_speech_fsdd.py
     PYTHONPATH=. python benchmarks/bench_speech_fsdd.py --splits official --epochs 5
+    PYTHONPATH=. python benchmarks/bench_speech_fsdd.py --models pooled pca
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skae import AutoEncoder, RecurrentAutoEncoder
+from skae.architectures import PooledSequence
 
 N_FFT, HOP, N_MELS = 512, 256, 32  # 64 ms windows every 32 ms at 8 kHz
 
@@ -75,8 +81,11 @@ def classify(Z_train, y_train, Z_test, y_test):
     return clf.fit(Z_train, y_train).score(Z_test, y_test)
 
 
-def run_split(frames, y, train, test, code_size, epochs, seed=0):
-    """Accuracy and fit time of each model on one train/test split."""
+MODELS = ("recurrent", "pooled", "pca", "mlp", "raw")
+
+
+def run_split(frames, y, train, test, code_size, epochs, models=MODELS, seed=0):
+    """Accuracy and fit time of each of ``models`` on one train/test split."""
     # Standardise every mel band with the training frames only.
     stacked = np.concatenate([frames[i] for i in train])
     mean, std = stacked.mean(axis=0), stacked.std(axis=0)
@@ -84,12 +93,17 @@ def run_split(frames, y, train, test, code_size, epochs, seed=0):
     pooled = np.array([np.r_[s.mean(axis=0), s.std(axis=0)] for s in seqs])
     results = {}
 
-    def evaluate(name, reducer, X_train, X_test):
+    def evaluate(model, name, reducer, X_train, X_test):
+        if model not in models:
+            return
         Z_train, seconds = timed(reducer.fit_transform, X_train)
         acc = classify(Z_train, y[train], reducer.transform(X_test), y[test])
         results[name] = (acc, seconds)
+        if hasattr(reducer, "n_iter_"):
+            print(f"  ({name}: {reducer.n_iter_} epochs)", flush=True)
 
     evaluate(
+        "recurrent",
         f"RecurrentAutoEncoder (GRU 64) on log-mel sequences -> {code_size}",
         RecurrentAutoEncoder(
             code_size,
@@ -105,12 +119,21 @@ def run_split(frames, y, train, test, code_size, epochs, seed=0):
         [seqs[i] for i in test],
     )
     evaluate(
+        "pooled",
+        f"AutoEncoder, PooledSequence() on log-mel sequences -> {code_size}",
+        AutoEncoder(code_size, architecture=PooledSequence(), random_state=seed, device="cpu"),
+        [seqs[i] for i in train],
+        [seqs[i] for i in test],
+    )
+    evaluate(
+        "pca",
         f"PCA on pooled frames (mean+std) -> {code_size}",
         make_pipeline(StandardScaler(), PCA(code_size, random_state=seed)),
         pooled[train],
         pooled[test],
     )
     evaluate(
+        "mlp",
         f"AutoEncoder (MLP 64) on pooled frames -> {code_size}",
         make_pipeline(
             StandardScaler(),
@@ -126,9 +149,10 @@ def run_split(frames, y, train, test, code_size, epochs, seed=0):
         pooled[train],
         pooled[test],
     )
-    results[f"no reduction (all {pooled.shape[1]} pooled values)"] = timed(
-        classify, pooled[train], y[train], pooled[test], y[test]
-    )
+    if "raw" in models:
+        results[f"no reduction (all {pooled.shape[1]} pooled values)"] = timed(
+            classify, pooled[train], y[train], pooled[test], y[test]
+        )
     return results
 
 
@@ -138,7 +162,7 @@ def report(title, runs):
         accs = np.array([r[name][0] for r in runs])
         secs = np.mean([r[name][1] for r in runs])
         spread = f" ± {accs.std():.3f} (min {accs.min():.3f})" if len(runs) > 1 else ""
-        print(f"  {name:58s} accuracy {accs.mean():.3f}{spread}  fit {secs:.1f} s", flush=True)
+        print(f"  {name:60s} accuracy {accs.mean():.3f}{spread}  fit {secs:.1f} s", flush=True)
 
 
 def main():
@@ -148,6 +172,9 @@ def main():
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument(
         "--speakers", nargs="+", help="held-out speakers of the leave-one-out split (default: all)"
+    )
+    parser.add_argument(
+        "--models", nargs="+", choices=MODELS, default=list(MODELS), help="models to run"
     )
     args = parser.parse_args()
     if data_missing(FSDD):
@@ -167,7 +194,13 @@ def main():
         test = take < 5
         runs = [
             run_split(
-                frames, y, np.flatnonzero(~test), np.flatnonzero(test), args.code_size, args.epochs
+                frames,
+                y,
+                np.flatnonzero(~test),
+                np.flatnonzero(test),
+                args.code_size,
+                args.epochs,
+                args.models,
             )
         ]
         report("Official split (train on takes 5-49, test on takes 0-4):", runs)
@@ -183,6 +216,7 @@ def main():
                     np.flatnonzero(test),
                     args.code_size,
                     args.epochs,
+                    args.models,
                 )
             )
             print(f"  (held out {who})", flush=True)

@@ -169,3 +169,85 @@ class Network(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, lengths), x.shape[1])
+
+
+POOLINGS = ("mean", "max")
+
+
+def step_mask(lengths: torch.Tensor | None, n_timesteps: int, like: torch.Tensor):
+    """``(batch, 1, time)`` mask of the real steps, in ``like``'s dtype; None when all are real."""
+    if lengths is None:
+        return None
+    steps = torch.arange(n_timesteps, device=like.device)
+    return (steps[None, :] < lengths.to(like.device)[:, None]).unsqueeze(1).to(like.dtype)
+
+
+class PooledConvSeq2Seq(nn.Module):
+    """Convolutions over time pooled into a code, and a repeat-vector recurrent decoder.
+
+    ``encode``: (batch, time, n_features) -> channels first -> per entry of
+    ``channels`` a "same" convolution over time and an activation, the padded
+    steps set to zero after each -> mean and/or max over each sequence's own
+    steps, concatenated -> linear -> (batch, n_code_out). Zeroing the padded
+    steps after every layer makes a step's value the one it has when its
+    sequence is alone (zero "same" padding there too), so a code never
+    depends on the batch the sequence sits in.
+    ``decode``: as :class:`RecurrentSeq2Seq`, the code fed at each of
+    ``n_timesteps`` steps into a unidirectional recurrent network -> linear
+    -> (batch, n_timesteps, n_features).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_components: int,
+        channels: Sequence[int],
+        kernel_size: int,
+        activation: str,
+        pooling: Sequence[str],
+        cell: str,
+        hidden_size: int,
+        n_code_out: int | None = None,
+    ):
+        super().__init__()
+        n_code_out = n_components if n_code_out is None else n_code_out
+        widths = [n_features, *channels]
+        self.convs = nn.ModuleList(
+            nn.Conv1d(n_in, n_out, kernel_size, padding=kernel_size // 2)
+            for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
+        )
+        self.act = ACTIVATIONS[activation]()
+        self.pooling = tuple(pooling)
+        self.to_code = nn.Linear(len(self.pooling) * widths[-1], n_code_out)
+        self.decoder = RNN_CELLS[cell](n_components, hidden_size, batch_first=True)
+        self.to_output = nn.Linear(hidden_size, n_features)
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes of padded sequences ``x``; ``lengths=None`` means all are full length."""
+        h = x.transpose(1, 2)  # (batch, n_features, time)
+        mask = step_mask(lengths, h.shape[2], h)  # (batch, 1, time) or None
+        if mask is not None:
+            h = h * mask
+        for conv in self.convs:
+            h = self.act(conv(h))  # (batch, channels, time)
+            if mask is not None:
+                h = h * mask
+        pooled = []
+        for how in self.pooling:
+            if how == "mean" and mask is None:
+                pooled.append(h.mean(dim=2))
+            elif how == "mean":
+                pooled.append(h.sum(dim=2) / mask.sum(dim=2))
+            elif mask is None:
+                pooled.append(h.amax(dim=2))
+            else:
+                pooled.append(h.masked_fill(mask == 0, float("-inf")).amax(dim=2))
+        return self.to_code(torch.cat(pooled, dim=1))  # (batch, n_code_out)
+
+    def decode(self, z: torch.Tensor, n_timesteps: int) -> torch.Tensor:
+        steps = z.unsqueeze(1).expand(-1, n_timesteps, -1)  # (batch, time, n_components)
+        out, _ = self.decoder(steps)  # (batch, time, hidden)
+        return self.to_output(out)  # (batch, time, n_features)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(x, lengths), x.shape[1])

@@ -18,6 +18,9 @@ module for the input shape it saw.
   signals.
 * :class:`Recurrent`: LSTM/GRU sequence-to-sequence, for sequences of any
   length (the network of :class:`~skae.RecurrentAutoEncoder`).
+* :class:`PooledSequence`: convolutions over time pooled into a code, for
+  sequences whose codes should not depend on timing (features for a
+  classifier).
 * Your own network: subclass :class:`Architecture` (see its docstring for the
   protocol).
 """
@@ -34,7 +37,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._doc_link import DocLinkMixin
-from ._modules import ACTIVATIONS, RNN_CELLS, MLPAutoEncoder, RecurrentSeq2Seq, mlp
+from ._modules import (
+    ACTIVATIONS,
+    POOLINGS,
+    RNN_CELLS,
+    MLPAutoEncoder,
+    PooledConvSeq2Seq,
+    RecurrentSeq2Seq,
+    mlp,
+)
 
 __all__ = [
     "MLP",
@@ -43,6 +54,7 @@ __all__ = [
     "Convolutional1D",
     "Convolutional2D",
     "Recurrent",
+    "PooledSequence",
 ]
 
 # What an architecture reads: the input forms, and so the ranks, it takes.
@@ -321,6 +333,156 @@ class Recurrent(Architecture):
             self.hidden_size,
             self.num_layers,
             self.bidirectional,
+            n_code_out=n_outputs,
+        )
+
+
+class PooledSequence(Architecture):
+    """Convolutions over time pooled into a code, with a recurrent decoder.
+
+    A sequence network whose code does not depend on where things happen in
+    time. The encoder runs a stack of 1-D convolutions over the steps of each
+    sequence ("same" zero padding, an activation after each), then pools
+    each channel over the sequence's own steps (mean, max or both,
+    concatenated) and maps the pooled values linearly to the code. The
+    decoder is the repeat-vector decoder of :class:`Recurrent`: the code is
+    fed at every step into a unidirectional LSTM or GRU whose states map
+    linearly back to the input features, so every objective trains it by
+    reconstructing the whole sequence while the code itself can keep only
+    what is true of the sequence as a whole (its sound, not its timing).
+    Inputs come in the three forms of :class:`~skae.RecurrentAutoEncoder`:
+    3-D arrays, 2-D univariate arrays, or lists of different lengths.
+
+    Parameters
+    ----------
+    channels : int or tuple of int, default=(64, 64)
+        Channels of each convolution, input side first. ``()`` pools the
+        input features themselves.
+    kernel_size : int, default=3
+        Steps each convolution reads; odd, so that "same" padding is
+        symmetric.
+    pooling : {"mean", "max"} or tuple of them, default=("mean", "max")
+        Statistics of each channel over a sequence's steps, concatenated
+        before the linear map to the code.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation after every convolution.
+    cell : {"lstm", "gru"}, default="gru"
+        Recurrent unit of the decoder.
+    hidden_size : int, default=64
+        Size of the decoder's recurrent state.
+
+    See Also
+    --------
+    Recurrent : A recurrent encoder, whose code follows the sequence's order.
+    skae.RecurrentAutoEncoder : The plain objective on :class:`Recurrent`.
+
+    Notes
+    -----
+    What the code is invariant to, exactly (up to floating point rounding):
+
+    * **Padding**: the padded steps of a batch are set to zero before the
+      first convolution and after every one, and pooling reads only a
+      sequence's own steps, so a sequence has the same code alone and
+      padded beside longer ones, whatever the padded values are.
+    * **Shifts inside silence**: let ``m = len(channels) * (kernel_size -
+      1)``. A sequence ``x`` framed by zero steps, ``[0] * a + x + [0] *
+      b``, has the same code for every ``a, b >= m`` with ``a + b`` fixed:
+      every convolution is equivariant to shifts, and with ``m`` zero steps
+      on each side the steps near the ends of the sequence see only zeros,
+      so the pooled multiset of values does not move. With fewer zero steps
+      the steps near an end see part of ``x`` and the code may change (a
+      convolution's bias makes an interior zero step differ from the
+      padding beyond the end).
+    * **Reordering** with ``kernel_size=1``: each step is encoded alone, so
+      any permutation of a sequence's steps has the same code.
+
+    The code is not invariant to stretching (a word spoken slowly), nor to
+    zero steps added without removing others (the mean changes with the
+    length; ``pooling="max"`` alone keeps it when ``a, b >= m``).
+
+    Examples
+    --------
+    A sequence has the same code alone, padded beside a longer one, and
+    shifted inside zero steps:
+
+    >>> import numpy as np
+    >>> from skae import AutoEncoder
+    >>> from skae.architectures import PooledSequence
+    >>> rng = np.random.RandomState(0)
+    >>> X = [rng.normal(size=(n, 3)) for n in rng.randint(5, 15, size=40)]
+    >>> ae = AutoEncoder(4, architecture=PooledSequence(channels=(8,)),
+    ...                  max_iter=3, random_state=0).fit(X)
+    >>> x = X[0]
+    >>> alone = ae.transform([x])[0]
+    >>> padded = ae.transform([x, np.zeros((30, 3))])[0]
+    >>> bool(np.allclose(alone, padded, atol=1e-6))
+    True
+    >>> frame = lambda a, b: np.vstack([np.zeros((a, 3)), x, np.zeros((b, 3))])
+    >>> early, late = ae.transform([frame(2, 6), frame(6, 2)])
+    >>> bool(np.allclose(early, late, atol=1e-6))
+    True
+    """
+
+    input_kind = "sequence"
+    _size_params = ("channels",)
+
+    _parameter_constraints: dict = {
+        "channels": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "pooling": ["array-like", StrOptions(set(POOLINGS))],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "cell": [StrOptions(set(RNN_CELLS))],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        channels=(64, 64),
+        *,
+        kernel_size=3,
+        pooling=("mean", "max"),
+        activation="relu",
+        cell="gru",
+        hidden_size=64,
+    ):
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.pooling = pooling
+        self.activation = activation
+        self.cell = cell
+        self.hidden_size = hidden_size
+
+    def _poolings(self) -> tuple:
+        """``pooling`` as a tuple of distinct names, refused with a clear error otherwise."""
+        pooling = (self.pooling,) if isinstance(self.pooling, str) else tuple(self.pooling)
+        if (
+            not pooling
+            or any(p not in POOLINGS for p in pooling)
+            or len(set(pooling)) < len(pooling)
+        ):
+            raise ValueError(
+                f"pooling must be one of {', '.join(map(repr, POOLINGS))} or a tuple of "
+                f"distinct ones, got {self.pooling!r}."
+            )
+        return pooling
+
+    def build(self, input_shape, n_components, n_outputs):
+        self._validate_params()
+        if self.kernel_size % 2 == 0:
+            raise ValueError(
+                f"kernel_size must be odd, so that 'same' padding is symmetric; got "
+                f"{self.kernel_size}."
+            )
+        channels = () if self.channels == () else _positive_ints(self.channels, "channels")
+        return PooledConvSeq2Seq(
+            input_shape[-1],
+            n_components,
+            channels,
+            self.kernel_size,
+            self.activation,
+            self._poolings(),
+            self.cell,
+            self.hidden_size,
             n_code_out=n_outputs,
         )
 
