@@ -219,7 +219,7 @@ def main():
                     args.models,
                 )
             )
-            print(f"  (held out {who})", flush=True)
+            report(f"  held out {who}:", runs[-1:])
         report(f"Leave one speaker out ({len(runs)} folds, mean over folds):", runs)
     print(f"wall time {time.perf_counter() - start:.0f} s")
 
