@@ -26,6 +26,7 @@ from skae.architectures import (
     Convolutional1D,
     Convolutional2D,
     PatchMLP,
+    PooledSequence,
     Recurrent,
 )
 
@@ -88,6 +89,14 @@ CASES = {
     ),
     "recurrent-2d": (lambda: Recurrent(hidden_size=8), lambda: RNG.uniform(size=(24, 7))),
     "recurrent-list": (lambda: Recurrent(cell="gru", hidden_size=8), lambda: sequences()),
+    "pooled-2d": (
+        lambda: PooledSequence(channels=(4,), hidden_size=8),
+        lambda: RNG.uniform(size=(24, 7)),
+    ),
+    "pooled-list": (
+        lambda: PooledSequence(channels=(4, 4), cell="lstm", hidden_size=8),
+        lambda: sequences(),
+    ),
 }
 
 OBJECTIVES = {
@@ -124,14 +133,14 @@ def test_every_objective_fits_and_scores_on_every_architecture(objective, case):
         assert ((codes != 0).sum(axis=1) <= 2).all()
     scores = est.score_samples(X)
     assert scores.shape == (len(X),) and np.isfinite(scores).all()
-    if case == "recurrent-list":
+    if case.endswith("-list"):
         lengths = [len(x) for x in X]
         recon = est.inverse_transform(codes, n_timesteps=lengths)
     else:
         recon = est.inverse_transform(codes)
     # Reconstructions come back in the form of the training input.
     assert shape_of(recon) == shape_of(X)
-    if objective.startswith("variational") and case != "recurrent-list":
+    if objective.startswith("variational") and not case.endswith("-list"):
         assert shape_of(est.sample(3, random_state=0))[1:] == shape_of(X)[1:]
 
 
@@ -670,3 +679,113 @@ def test_recurrent_autoencoder_has_no_default_network_parameters_to_refuse():
     est = RecurrentAutoEncoder(2, hidden_size=4, **FAST)
     assert "hidden_layer_sizes" not in est.get_params()
     est.fit(RNG.uniform(size=(10, 5, 3)))
+
+
+# ------------------------------------------------ time-pooled sequence codes
+
+
+def pooled_model(**params):
+    """A pooled model fitted on variable-length sequences, the same each call."""
+    rng = np.random.RandomState(7)
+    X = [rng.normal(size=(rng.randint(3, 12), 2)) for _ in range(24)]
+    return AutoEncoder(3, architecture=PooledSequence(**{"hidden_size": 8, **params}), **FAST).fit(
+        X
+    ), X
+
+
+def test_a_pooled_code_is_the_same_alone_and_padded_beside_a_longer_sequence():
+    est, X = pooled_model(channels=(4, 4))
+    short = min(X, key=len)
+    alone = est.transform([short])[0]
+    padded = est.transform([short, RNG.normal(size=(40, 2))])[0]
+    np.testing.assert_allclose(alone, padded, rtol=1e-5, atol=1e-6)
+
+
+def test_values_in_padded_steps_never_reach_a_pooled_code():
+    module = PooledSequence(channels=(4, 4), hidden_size=4).build((None, 2), 3, 3)
+    x = torch.randn(3, 10, 2)
+    lengths = torch.tensor([4, 10, 7])
+    padding = torch.arange(10)[None, :] >= lengths[:, None]
+    noisy = x.clone()
+    noisy[padding] = 100.0  # large positive values win a max and move a mean
+    with torch.no_grad():
+        torch.testing.assert_close(module.encode(noisy, lengths), module.encode(x, lengths))
+        # Each code is its sequence's code alone, unpadded.
+        for i, n in enumerate(lengths.tolist()):
+            alone = module.encode(x[i : i + 1, :n], None)
+            torch.testing.assert_close(module.encode(x, lengths)[i : i + 1], alone)
+
+
+def framed(x, before, after):
+    """``x`` with ``before`` zero steps in front and ``after`` behind."""
+    n_features = x.shape[1]
+    return np.vstack([np.zeros((before, n_features)), x, np.zeros((after, n_features))])
+
+
+@pytest.mark.parametrize(
+    "channels, kernel_size", [((4, 4), 3), ((4,), 5), ((4, 4, 4), 3)], ids=["2x3", "1x5", "3x3"]
+)
+def test_a_pooled_code_is_unchanged_by_a_shift_inside_zero_steps(channels, kernel_size):
+    # The documented margin: len(channels) * (kernel_size - 1) zero steps on each side.
+    est, X = pooled_model(channels=channels, kernel_size=kernel_size)
+    margin = len(channels) * (kernel_size - 1)
+    x = X[0]
+    codes = est.transform([framed(x, margin + shift, margin + 5 - shift) for shift in range(6)])
+    np.testing.assert_allclose(codes, np.repeat(codes[:1], 6, axis=0), rtol=1e-5, atol=1e-6)
+    # Without the margin the steps near an end see x, and the code moves.
+    edge = est.transform([framed(x, 0, 2 * margin + 5), framed(x, 2 * margin + 5, 0)])
+    assert np.abs(edge[0] - edge[1]).max() > 1e-4
+
+
+def test_kernel_size_one_gives_the_same_pooled_code_to_any_order_of_steps():
+    est, X = pooled_model(channels=(4, 4), kernel_size=1)
+    x = max(X, key=len)
+    orders = [x, x[::-1], x[np.random.RandomState(1).permutation(len(x))]]
+    codes = est.transform(orders)
+    np.testing.assert_allclose(codes, np.repeat(codes[:1], 3, axis=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max", ("max", "mean")])
+def test_each_pooling_trains_and_changes_the_code(pooling):
+    est, X = pooled_model(channels=(4,), pooling=pooling)
+    module = est.module_.net
+    assert module.to_code.in_features == 4 * (1 if isinstance(pooling, str) else 2)
+    assert np.isfinite(est.transform(X)).all()
+
+
+def test_a_pooled_model_pickles_and_reproduces_with_one_seed():
+    est, X = pooled_model(channels=(4,))
+    again, _ = pooled_model(channels=(4,))
+    np.testing.assert_array_equal(est.transform(X), again.transform(X))
+    loaded = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"kernel_size": 4}, ValueError, "kernel_size must be odd.*got 4"),
+        ({"kernel_size": 0}, ValueError, "'kernel_size' parameter"),
+        ({"pooling": "median"}, ValueError, "'pooling' parameter"),
+        ({"pooling": ("mean", "median")}, ValueError, "pooling must be one of.*'median'"),
+        ({"pooling": ("max", "max")}, ValueError, "distinct"),
+        ({"pooling": ()}, ValueError, "pooling must be one of"),
+        ({"channels": (4, 0)}, ValueError, "channels must be a positive int"),
+        ({"cell": "rnn"}, ValueError, "'cell' parameter"),
+        ({"hidden_size": 0}, ValueError, "'hidden_size' parameter"),
+        ({"activation": "gelu"}, ValueError, "'activation' parameter"),
+    ],
+)
+def test_pooled_sequence_parameters_are_checked_by_name(params, error, match):
+    X = sequences(n=8)
+    with pytest.raises(error, match=match):
+        AutoEncoder(2, architecture=PooledSequence(**params), **FAST).fit(X)
+
+
+def test_no_convolution_pools_the_input_features_themselves():
+    module = PooledSequence(channels=(), pooling="mean", hidden_size=4).build((None, 2), 3, 3)
+    x = torch.randn(2, 6, 2)
+    lengths = torch.tensor([3, 6])
+    with torch.no_grad():
+        expected = module.to_code(torch.stack([x[0, :3].mean(0), x[1].mean(0)]))
+        torch.testing.assert_close(module.encode(x, lengths), expected)
