@@ -28,7 +28,7 @@ from skae import (
     register_skl2onnx_converters,
     to_onnx,
 )
-from skae.architectures import Convolutional1D, Convolutional2D, Recurrent
+from skae.architectures import Convolutional1D, Convolutional2D, PooledSequence, Recurrent
 
 ort = pytest.importorskip("onnxruntime", reason="needs the onnx extra: pip install skae[onnx]")
 pytest.importorskip("onnx", reason="needs the onnx extra: pip install skae[onnx]")
@@ -141,7 +141,12 @@ ARCHITECTURES = {  # (architecture, training input)
     "conv2d-images": (lambda: Convolutional2D(channels=(4, 4)), _rng.uniform(size=(12, 2, 8, 8))),
     "conv1d-signals": (lambda: Convolutional1D(channels=(4,)), _rng.uniform(size=(12, 15))),
     "recurrent": (lambda: Recurrent(hidden_size=5), _rng.normal(size=(12, 7, 2))),
+    "pooled": (
+        lambda: PooledSequence(channels=(4, 4), hidden_size=5),
+        _rng.normal(size=(12, 7, 2)),
+    ),
 }
+SEQUENCE_ARCHITECTURES = {"recurrent", "pooled"}
 METHODS = ["transform", "inverse_transform", "score_samples", "feature_errors", "timestep_errors"]
 
 
@@ -158,7 +163,7 @@ def test_every_deterministic_method_of_every_family_and_architecture_exports(
     family, architecture, method
 ):
     model, X = fitted_on(family, architecture)
-    sequential = architecture == "recurrent"
+    sequential = architecture in SEQUENCE_ARCHITECTURES
     random = method == "score_samples" and family == "Variational"
     if random or (method == "timestep_errors" and not sequential):
         with pytest.raises(ValueError, match="random latent samples|sequence architectures only"):
@@ -312,6 +317,10 @@ CONVERTED = {  # (estimator, training input), each converting its transform
     "variational": (VariationalAutoEncoder(2, **FAST), (40, 6)),
     "conv1d": (AutoEncoder(2, architecture=Convolutional1D(channels=(4,)), **FAST_ARCH), (12, 15)),
     "lstm-2d": (RecurrentAutoEncoder(2, **FAST_RNN), (20, 9)),
+    "pooled-3d": (
+        AutoEncoder(2, architecture=PooledSequence(channels=(4,), hidden_size=4), **FAST_ARCH),
+        (20, 7, 3),
+    ),
     "gru-bidirectional-3d": (
         RecurrentAutoEncoder(2, cell="gru", bidirectional=True, num_layers=2, **FAST_RNN),
         (20, 7, 3),
