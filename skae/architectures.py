@@ -473,11 +473,10 @@ class PooledSequence(Architecture):
                 f"kernel_size must be odd, so that 'same' padding is symmetric; got "
                 f"{self.kernel_size}."
             )
-        channels = () if self.channels == () else _positive_ints(self.channels, "channels")
         return PooledConvSeq2Seq(
             input_shape[-1],
             n_components,
-            channels,
+            _positive_ints(self.channels, "channels"),
             self.kernel_size,
             self.activation,
             self._poolings(),
