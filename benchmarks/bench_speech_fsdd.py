@@ -8,8 +8,10 @@ into one code per recording; a ``LogisticRegression`` classifies the digits
 from the codes. The same list also trains
 ``AutoEncoder(architecture=PooledSequence())``, whose encoder pools
 convolutions over time, so that its code does not depend on timing (the
-estimator's defaults; only the code size and the seed are set). Baselines at
-the same code size, measured in the same run:
+estimator's defaults; only the code size and the seed are set), and
+``RecurrentAutoEncoder`` with its defaults too (``--models
+recurrent-defaults``), to tell the pooling from the training budget. Baselines
+at the same code size, measured in the same run:
 
 * ``PCA`` on time-pooled frames (mean and standard deviation of each mel band
   over the recording, 2 x n_mels values);
@@ -81,7 +83,7 @@ def classify(Z_train, y_train, Z_test, y_test):
     return clf.fit(Z_train, y_train).score(Z_test, y_test)
 
 
-MODELS = ("recurrent", "pooled", "pca", "mlp", "raw")
+MODELS = ("recurrent", "recurrent-defaults", "pooled", "pca", "mlp", "raw")
 
 
 def run_split(frames, y, train, test, code_size, epochs, models=MODELS, seed=0):
@@ -115,6 +117,13 @@ def run_split(frames, y, train, test, code_size, epochs, models=MODELS, seed=0):
             random_state=seed,
             device="cpu",
         ),
+        [seqs[i] for i in train],
+        [seqs[i] for i in test],
+    )
+    evaluate(
+        "recurrent-defaults",
+        f"RecurrentAutoEncoder() (defaults) on log-mel sequences -> {code_size}",
+        RecurrentAutoEncoder(code_size, random_state=seed, device="cpu"),
         [seqs[i] for i in train],
         [seqs[i] for i in test],
     )
