@@ -83,7 +83,16 @@ def classify(Z_train, y_train, Z_test, y_test):
     return clf.fit(Z_train, y_train).score(Z_test, y_test)
 
 
-MODELS = ("recurrent", "recurrent-defaults", "pooled", "pca", "mlp", "raw")
+MODELS = (
+    "recurrent",
+    "recurrent-defaults",
+    "pooled",
+    "pooled-mean",
+    "pooled-k1",
+    "pca",
+    "mlp",
+    "raw",
+)
 
 
 def run_split(frames, y, train, test, code_size, epochs, models=MODELS, seed=0):
@@ -134,6 +143,28 @@ def run_split(frames, y, train, test, code_size, epochs, models=MODELS, seed=0):
         [seqs[i] for i in train],
         [seqs[i] for i in test],
     )
+    # Two variants of the pooled encoder, for the design study on the validation split.
+    evaluate(
+        "pooled-mean",
+        f"AutoEncoder, PooledSequence(pooling='mean') -> {code_size}",
+        AutoEncoder(
+            code_size,
+            architecture=PooledSequence(pooling="mean"),
+            random_state=seed,
+            device="cpu",
+        ),
+        [seqs[i] for i in train],
+        [seqs[i] for i in test],
+    )
+    evaluate(
+        "pooled-k1",
+        f"AutoEncoder, PooledSequence(kernel_size=1) -> {code_size}",
+        AutoEncoder(
+            code_size, architecture=PooledSequence(kernel_size=1), random_state=seed, device="cpu"
+        ),
+        [seqs[i] for i in train],
+        [seqs[i] for i in test],
+    )
     evaluate(
         "pca",
         f"PCA on pooled frames (mean+std) -> {code_size}",
@@ -176,7 +207,13 @@ def report(title, runs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--splits", nargs="+", default=["official", "speaker"])
+    parser.add_argument(
+        "--splits",
+        nargs="+",
+        default=["official", "speaker"],
+        choices=["official", "speaker", "validation"],
+        help="validation: inside the official training set, takes 10-49 to train, 5-9 to test",
+    )
     parser.add_argument("--code-size", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument(
@@ -213,6 +250,11 @@ def main():
             )
         ]
         report("Official split (train on takes 5-49, test on takes 0-4):", runs)
+    if "validation" in args.splits:
+        # The official test takes (0-4) are left out entirely.
+        train, test = np.flatnonzero(take >= 10), np.flatnonzero((take >= 5) & (take < 10))
+        runs = [run_split(frames, y, train, test, args.code_size, args.epochs, args.models)]
+        report("Validation split (train on takes 10-49, test on takes 5-9):", runs)
     if "speaker" in args.splits:
         runs = []
         for who in args.speakers or np.unique(speaker):
