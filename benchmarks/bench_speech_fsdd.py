@@ -110,8 +110,8 @@ def run_split(frames, y, train, test, code_size, epochs, models=MODELS, seed=0):
         Z_train, seconds = timed(reducer.fit_transform, X_train)
         acc = classify(Z_train, y[train], reducer.transform(X_test), y[test])
         results[name] = (acc, seconds)
-        if hasattr(reducer, "n_iter_"):
-            print(f"  ({name}: {reducer.n_iter_} epochs)", flush=True)
+        epochs = f", {reducer.n_iter_} epochs" if hasattr(reducer, "n_iter_") else ""
+        print(f"  ({name}: accuracy {acc:.3f}{epochs}, fit {seconds:.1f} s)", flush=True)
 
     evaluate(
         "recurrent",
