@@ -400,6 +400,13 @@ class PooledSequence(Architecture):
     zero steps added without removing others (the mean changes with the
     length; ``pooling="max"`` alone keeps it when ``a, b >= m``).
 
+    On spoken digits (FSDD log-mel frames, ``benchmarks/bench_speech_fsdd.py``)
+    the default's 16-value codes classify with accuracy 0.903 on the official
+    split, against 0.820 for PCA of mean/std-pooled frames and 0.803 for
+    :class:`Recurrent` codes; with new speakers it ties with PCA (0.469 and
+    0.465). On a validation split, mean pooling alone or ``kernel_size=1``
+    brought it down to PCA's level (0.817 and 0.820 against 0.877).
+
     Examples
     --------
     A sequence has the same code alone, padded beside a longer one, and
