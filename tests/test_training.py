@@ -513,7 +513,7 @@ def test_partial_fit_accepts_an_equal_network_given_in_another_form(X_rank2_120x
 def test_dead_sparse_code_units_warn_on_every_path(how):
     X_rank2_120x6 = np.random.RandomState(0).normal(size=(40, 5))
     ae = SparseAutoEncoder(3, sparsity_weight=10.0, learning_rate_init=0.01, **FAST_BATCH_32)
-    with pytest.warns(UserWarning, match=r"Only 0 of the 3 code units are ever non-zero"):
+    with pytest.warns(UserWarning, match=r"3 of the 3 code units are 0 on every training row"):
         if how == "fit":
             ae.set_params(max_iter=30, tol=None).fit(X_rank2_120x6)
         else:
@@ -523,7 +523,7 @@ def test_dead_sparse_code_units_warn_on_every_path(how):
 
 
 def test_sparse_warns_when_all_code_units_die(X):
-    with pytest.warns(UserWarning, match="Only 0 of the 3 code units"):
+    with pytest.warns(UserWarning, match="3 of the 3 code units are 0 on every training row"):
         SparseAutoEncoder(
             3, sparsity_weight=10.0, learning_rate_init=0.01, **{**FAST, "max_iter": 30}
         ).fit(X)
