@@ -78,9 +78,9 @@ def test_revival_changes_gradients_only_and_only_of_dead_units():
     torch.testing.assert_close(code, module.encode(x))
     module.zero_grad()
     revival.backward()
-    # d/db of the mean over rows of -(w.x + b), for each dead unit: -1.
+    # d/db of -(the unit's largest w.x + b over the rows) / n_components, for each dead unit.
     bias_grad = module.net.encoder[-1].bias.grad
-    torch.testing.assert_close(bias_grad, torch.tensor([-1.0, -1.0, 0.0, 0.0]))
+    torch.testing.assert_close(bias_grad, torch.tensor([-0.25, -0.25, 0.0, 0.0]))
 
 
 def test_dead_units_warn_with_their_number_and_what_to_change(minmax_digits):
