@@ -30,11 +30,11 @@ class SparseCode(Network):
     A ReLU unit that is 0 on every row gets no gradient, so once off it stays
     off, though it may have died in the first steps, before the decoder
     learned to use it. With ``"l1"``, :meth:`training_code` revives such a
-    unit once: a unit that has been 0 on ``revive_after`` consecutive training rows
-    (one epoch) is raised on the row where it is nearest to 0 until it is
-    non-zero there; the reconstruction and the penalty then decide whether
-    it stays. A unit that dies
-    again is left dead: the objective switched it off.
+    unit once: a unit that has been 0 on ``revive_after`` consecutive
+    training rows (one epoch) is raised on the row where it is nearest to 0
+    until it is non-zero there; the reconstruction and the penalty then
+    decide whether it stays. A unit that dies again is left dead: the
+    objective switched it off.
     """
 
     def __init__(self, net, sequential, sparsity, k, n_components, revive_after):
