@@ -27,13 +27,14 @@ class SparseCode(Network):
     ``"topk"``: the ``k`` largest entries of each row are kept, the rest set to 0.
     Any architecture's linear code works.
 
-    A ReLU unit that is 0 on every row gets no gradient, so once off it stays
-    off, though it may have died in the first steps, before the decoder
-    learned to use it. With ``"l1"``, :meth:`training_code` revives such a
-    unit once: a unit that has been 0 on ``revive_after`` consecutive
-    training rows (one epoch) is raised on the row where it is nearest to 0
-    until it is non-zero there; the reconstruction and the penalty then
-    decide whether it stays. A unit that dies again is left dead: the
+    A unit that is 0 on every row gets no gradient through the ReLU or the
+    top-k selection, so once off it stays off, though it may have died in the
+    first steps, before the decoder learned to use it. With ``"l1"`` and
+    ``"topk"``, :meth:`training_code` revives such a unit once: a unit that
+    has been 0 on ``revive_after`` consecutive training rows (one epoch) is
+    raised on the row where it is nearest to switching on until it is
+    non-zero there; the reconstruction and the penalty then decide whether
+    it stays. A unit that dies again is left dead: the
     objective switched it off.
     """
 
@@ -66,24 +67,26 @@ class SparseCode(Network):
     def training_code(self, x: torch.Tensor, lengths: torch.Tensor | None = None):
         """``(code, revival)`` of a training batch: the code, and the revival term.
 
-        ``revival`` is 0, with the gradient of how far below 0 the units to
+        ``revival`` is 0, with the gradient of how far below their switch-on
+        point (0; with ``"topk"``, the row's k-th largest entry) the units to
         revive (the dead units not revived before) are on the row where each
-        is nearest to 0, averaged over the units: added to the loss, it raises
-        them without changing the loss's value.
+        is nearest to it, averaged over the units: added to the loss, it
+        raises them without changing the loss's value.
         """
         z = super().encode(x, lengths)
         code = self.sparsify(z)
-        if self.sparsity != "l1":
-            # Sigmoid units always have a gradient; reviving top-k units cost
-            # reconstruction in the measurements (docs/benchmarks/defaults.md).
-            return code, z.new_zeros(())
+        if self.sparsity == "kl":
+            return code, z.new_zeros(())  # sigmoid units always have a gradient
         with torch.no_grad():
             fired = (code != 0).any(0)
             self.revived |= fired & (self.silent_rows >= self.revive_after)
             self.silent_rows.copy_(torch.where(fired, 0, self.silent_rows + len(code)))
             revive = (self.silent_rows >= self.revive_after) & ~self.revived
-        # How far below 0 each unit is on the row where it is nearest to 0,
-        # averaged over the units: one row each, so the shared layers hardly move.
+        if self.sparsity == "topk":  # switched on above the k-th largest entry of a row
+            z = z - torch.topk(z, self.k, dim=1).values[:, -1:].detach()
+        # How far below its switch-on point each unit is on the row where it is
+        # nearest to it, averaged over the units: one row each, so the shared
+        # layers hardly move.
         below = (revive.to(z.dtype) * torch.relu(-z.max(0).values)).mean()
         return code, below - below.detach()
 
@@ -173,11 +176,12 @@ class SparseAutoEncoder(BaseAutoEncoder):
     reconstruction error plus the sparsity penalty.
 
     A code unit that is 0 on every training row (dead) gets no gradient
-    through the ReLU or the top-k selection. With ``"l1"``, a unit that has
-    been 0 on an epoch's worth of consecutive training rows is revived once:
-    a term of the loss whose value is 0 but whose gradient raises the unit's
-    linear code on the row where it is largest until it is positive there;
-    the reconstruction and the penalty then decide whether it stays. Small
+    through the ReLU or the top-k selection. A unit that has been 0 on an
+    epoch's worth of consecutive training rows is revived once: a term of the
+    loss whose value is 0 but whose gradient raises the unit's linear code on
+    the row where it is nearest to switching on (0 with ``"l1"``, the row's
+    k-th largest entry with ``"topk"``) until it is non-zero there; the
+    reconstruction (and the penalty) then decide whether it stays. Small
     codes lose units in the first epochs otherwise (on MinMax-scaled digits,
     1 to 2 of 4 units on two of three seeds). ``fit`` warns when more than a
     tenth of the units end dead (any dead unit of a code of up to 10), with
@@ -293,7 +297,7 @@ class SparseAutoEncoder(BaseAutoEncoder):
         else:
             cause = "they are never among the k largest entries of a code"
             change = f"use a larger k (it is {self.k}) or a smaller n_components"
-        if self.sparsity == "l1" and not bool(module.revived[~alive].all()):
+        if not bool(module.revived[~alive].all()):
             # Some died within the last epoch: training ended before their revival.
             change = f"use a larger max_iter (it is {self.max_iter}), or {change}"
         warn(
