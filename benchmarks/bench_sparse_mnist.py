@@ -3,9 +3,9 @@ AutoEncoder and PCA at the same code size.
 
 For each model the script prints, on the 2k test images (pixels in [0, 1]):
 the fraction of exact zeros in the codes, the fraction of entries below 1e-3 in
-magnitude, the reconstruction MSE, and the test accuracy of a
-``LogisticRegression`` (after ``StandardScaler``) trained on the codes of the
-8k training images.
+magnitude, the number of dead code units (0 on every training image), the
+reconstruction MSE, and the test accuracy of a ``LogisticRegression`` (after
+``StandardScaler``) trained on the codes of the 8k training images.
 
 All autoencoders are the classic one-layer kind (``hidden_layer_sizes=()``:
 784 -> 128 code -> 784), with the same seed, batch size and epochs.
@@ -54,7 +54,8 @@ def evaluate(model, X_train, y_train, X_test, y_test):
     mse = float(np.mean((model.inverse_transform(Z_test) - X_test) ** 2))
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))
     accuracy = clf.fit(Z_train, y_train).score(Z_test, y_test)
-    return (Z_test == 0).mean(), (np.abs(Z_test) < 1e-3).mean(), mse, accuracy
+    dead = int((Z_train == 0).all(axis=0).sum())
+    return (Z_test == 0).mean(), (np.abs(Z_test) < 1e-3).mean(), dead, mse, accuracy
 
 
 def main(argv=None):
@@ -67,12 +68,19 @@ def main(argv=None):
     data = load_mnist()
     print(
         table_header(
-            ["model", "exact zeros", "abs < 1e-3", "test MSE", "LogisticRegression accuracy"]
+            [
+                "model",
+                "exact zeros",
+                "abs < 1e-3",
+                "dead units",
+                "test MSE",
+                "LogisticRegression accuracy",
+            ]
         )
     )
     for name, model in models(args.epochs).items():
-        zeros, small, mse, accuracy = evaluate(model, *data)
-        cells = [name, f"{zeros:.1%}", f"{small:.1%}", f"{mse:.4f}", f"{accuracy:.3f}"]
+        zeros, small, dead, mse, accuracy = evaluate(model, *data)
+        cells = [name, f"{zeros:.1%}", f"{small:.1%}", str(dead), f"{mse:.4f}", f"{accuracy:.3f}"]
         print(table_row(cells), flush=True)
     wall = time.perf_counter() - start
     print(f"\nwall time: {wall:.0f} s ({args.epochs} epochs per autoencoder)")

@@ -87,9 +87,11 @@ fig.tight_layout()
 # ----------
 # Every test code has at most ``k`` non-zero entries out of 100. The most used
 # units look like parts of digits (loops, bars, strokes) that reconstructions
-# add together. Not every unit is used: the printed count of units that are
-# zero on every test digit is the "dead unit" effect of top-k training, where a
-# unit that never wins the top k never receives a gradient. The printed table
+# add together. A unit that never wins the top k never receives a gradient (a
+# "dead unit"); training revives each such unit once, and ``fit`` warns when
+# more than a tenth of the units end dead, with what to change (a larger ``k``
+# or fewer units). The printed count of units that are zero on every test digit
+# shows how many ended unused. The printed table
 # shows the price of sparsity: the dense linear autoencoder with 100 free values
 # reconstructs far better, while the top-k codes, with 8 non-zeros, remain
 # useful features for a classifier.

@@ -19,6 +19,7 @@ def X():
     return np.random.RandomState(0).normal(size=(300, 10))
 
 
+@pytest.mark.filterwarnings("ignore:.*code units")  # dead top-k units warn
 @pytest.mark.parametrize("k", [1, 5])
 def test_topk_codes_keep_the_k_largest_entries_per_row(X, k):
     model = SparseAutoEncoder(sparsity="topk", k=k, random_state=0, **FAST)
@@ -42,6 +43,66 @@ def test_sparse_defaults_keep_code_units_alive_on_minmax_digits():
     codes = SparseAutoEncoder(random_state=0, max_iter=60, device="cpu").fit_transform(X)
     # With the old default (sparsity_weight=0.1) every unit died on this data.
     assert (codes != 0).any(axis=0).sum() >= 4
+
+
+@pytest.fixture(scope="module")
+def minmax_digits():
+    return MinMaxScaler().fit_transform(load_digits().data)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_small_l1_code_keeps_every_unit_alive_on_minmax_digits(minmax_digits, seed):
+    # Issue 20: with 4 units, seeds 0 and 2 ended with 1 and 2 dead units (0 on
+    # every row; they die in the first epochs, even with no penalty) before
+    # dead units were revived.
+    model = SparseAutoEncoder(4, max_iter=20, tol=None, random_state=seed, device="cpu")
+    codes = model.fit_transform(minmax_digits)
+    assert (codes != 0).any(axis=0).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_topk_code_keeps_nearly_every_unit_alive_on_minmax_digits(minmax_digits, seed):
+    # Before dead units were revived: 8 and 9 of the 16 units dead after 40 epochs.
+    model = SparseAutoEncoder(
+        16, sparsity="topk", max_iter=40, tol=None, random_state=seed, device="cpu"
+    )
+    codes = model.fit_transform(minmax_digits)
+    assert (codes == 0).all(axis=0).sum() <= 1  # measured: 0 and 1
+
+
+@pytest.mark.filterwarnings("ignore:.*code units")
+def test_revival_changes_gradients_only_and_only_of_dead_units():
+    torch.manual_seed(0)
+    model = SparseAutoEncoder(4, hidden_layer_sizes=(), max_iter=1, random_state=0)
+    model.fit(np.random.RandomState(0).normal(size=(20, 3)))
+    module = model.module_
+    with torch.no_grad():
+        module.net.encoder[-1].bias[:2] = -100.0  # units 0 and 1: 0 on every row
+    x = torch.randn(20, 3)
+    module.silent_rows.zero_()
+    module.revived.zero_()
+    code, revival = module.training_code(x)
+    assert float(revival.detach()) == 0.0  # nobody dead yet: silent for less than an epoch
+    code, revival = module.training_code(x)  # 40 silent rows > revive_after=20
+    assert float(revival.detach()) == 0.0  # the value is 0, the gradient is not
+    torch.testing.assert_close(code, module.encode(x))
+    module.zero_grad()
+    revival.backward()
+    # d/db of -(the unit's largest w.x + b over the rows) / n_components, for each dead unit.
+    bias_grad = module.net.encoder[-1].bias.grad
+    torch.testing.assert_close(bias_grad, torch.tensor([-0.25, -0.25, 0.0, 0.0]))
+
+
+def test_dead_units_warn_with_their_number_and_what_to_change(minmax_digits):
+    # One epoch: two units died in it and had no epoch to be revived in.
+    model = SparseAutoEncoder(4, max_iter=1, random_state=0, device="cpu")
+    dead = r"2 of the 4 code units are 0 on every training row.*larger max_iter \(it is 1\)"
+    with pytest.warns(UserWarning, match=dead):
+        model.fit(minmax_digits)
+    with pytest.warns(UserWarning, match=r"31 of the 32 .* use a larger k \(it is 1\) or"):
+        SparseAutoEncoder(32, sparsity="topk", k=1, max_iter=1, random_state=0, device="cpu").fit(
+            minmax_digits[:200]
+        )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
