@@ -193,15 +193,20 @@ class SparseAutoEncoder(BaseAutoEncoder):
 
     Examples
     --------
-    >>> import numpy as np
+    Top-k codes of the digits: at most ``k`` non-zero values per row, and
+    every unit used by some row.
+
+    >>> from sklearn.datasets import load_digits
     >>> from skae import SparseAutoEncoder
-    >>> X = np.random.RandomState(0).normal(size=(200, 10))
-    >>> sae = SparseAutoEncoder(32, sparsity="topk", k=3, max_iter=20, random_state=0)
+    >>> X = load_digits().data / 16
+    >>> sae = SparseAutoEncoder(16, sparsity="topk", k=4, max_iter=30, random_state=0)
     >>> codes = sae.fit(X).transform(X)
     >>> codes.shape
-    (200, 32)
+    (1797, 16)
     >>> int((codes != 0).sum(axis=1).max())
-    3
+    4
+    >>> int((codes != 0).any(axis=0).sum())
+    16
     """
 
     _module_params = (*BaseAutoEncoder._module_params, "sparsity", "k")
