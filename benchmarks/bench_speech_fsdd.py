@@ -102,6 +102,7 @@ def run_split(frames, y, train, test, code_size, epochs, models=MODELS, seed=0):
     mean, std = stacked.mean(axis=0), stacked.std(axis=0)
     seqs = [(f - mean) / std for f in frames]
     pooled = np.array([np.r_[s.mean(axis=0), s.std(axis=0)] for s in seqs])
+    seq_split = ([seqs[i] for i in train], [seqs[i] for i in test])
     results = {}
 
     def evaluate(model, name, reducer, X_train, X_test):
@@ -126,22 +127,19 @@ def run_split(frames, y, train, test, code_size, epochs, models=MODELS, seed=0):
             random_state=seed,
             device="cpu",
         ),
-        [seqs[i] for i in train],
-        [seqs[i] for i in test],
+        *seq_split,
     )
     evaluate(
         "recurrent-defaults",
         f"RecurrentAutoEncoder() (defaults) on log-mel sequences -> {code_size}",
         RecurrentAutoEncoder(code_size, random_state=seed, device="cpu"),
-        [seqs[i] for i in train],
-        [seqs[i] for i in test],
+        *seq_split,
     )
     evaluate(
         "pooled",
         f"AutoEncoder, PooledSequence() on log-mel sequences -> {code_size}",
         AutoEncoder(code_size, architecture=PooledSequence(), random_state=seed, device="cpu"),
-        [seqs[i] for i in train],
-        [seqs[i] for i in test],
+        *seq_split,
     )
     # Two variants of the pooled encoder, for the design study on the validation split.
     evaluate(
@@ -153,8 +151,7 @@ def run_split(frames, y, train, test, code_size, epochs, models=MODELS, seed=0):
             random_state=seed,
             device="cpu",
         ),
-        [seqs[i] for i in train],
-        [seqs[i] for i in test],
+        *seq_split,
     )
     evaluate(
         "pooled-k1",
@@ -162,8 +159,7 @@ def run_split(frames, y, train, test, code_size, epochs, models=MODELS, seed=0):
         AutoEncoder(
             code_size, architecture=PooledSequence(kernel_size=1), random_state=seed, device="cpu"
         ),
-        [seqs[i] for i in train],
-        [seqs[i] for i in test],
+        *seq_split,
     )
     evaluate(
         "pca",

@@ -90,6 +90,18 @@ class MLPAutoEncoder(nn.Module):
 RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
+def repeat_decode(decoder: nn.Module, to_output: nn.Module, z: torch.Tensor, n_timesteps: int):
+    """The repeat-vector decoder: ``z`` fed at each of ``n_timesteps`` steps.
+
+    (batch, n_components) -> ``decoder`` (a batch-first recurrent network)
+    -> ``to_output`` of each state -> (batch, n_timesteps, n_features). It runs
+    forward in time, so its output at a step never depends on how many follow.
+    """
+    steps = z.unsqueeze(1).expand(-1, n_timesteps, -1)  # (batch, time, n_components)
+    out, _ = decoder(steps)  # (batch, time, hidden)
+    return to_output(out)  # (batch, time, n_features)
+
+
 class RecurrentSeq2Seq(nn.Module):
     """A recurrent encoder and a repeat-vector recurrent decoder.
 
@@ -139,9 +151,7 @@ class RecurrentSeq2Seq(nn.Module):
         return self.to_code(last)  # (batch, n_code_out)
 
     def decode(self, z: torch.Tensor, n_timesteps: int) -> torch.Tensor:
-        steps = z.unsqueeze(1).expand(-1, n_timesteps, -1)  # (batch, time, n_components)
-        out, _ = self.decoder(steps)  # (batch, time, hidden)
-        return self.to_output(out)  # (batch, time, n_features)
+        return repeat_decode(self.decoder, self.to_output, z, n_timesteps)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, lengths), x.shape[1])
@@ -245,9 +255,7 @@ class PooledConvSeq2Seq(nn.Module):
         return self.to_code(torch.cat(pooled, dim=1))  # (batch, n_code_out)
 
     def decode(self, z: torch.Tensor, n_timesteps: int) -> torch.Tensor:
-        steps = z.unsqueeze(1).expand(-1, n_timesteps, -1)  # (batch, time, n_components)
-        out, _ = self.decoder(steps)  # (batch, time, hidden)
-        return self.to_output(out)  # (batch, time, n_features)
+        return repeat_decode(self.decoder, self.to_output, z, n_timesteps)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, lengths), x.shape[1])
