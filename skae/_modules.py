@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._errors import valid_steps
+
 ACTIVATIONS = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
@@ -184,14 +186,6 @@ class Network(nn.Module):
 POOLINGS = ("mean", "max")
 
 
-def step_mask(lengths: torch.Tensor | None, n_timesteps: int, like: torch.Tensor):
-    """``(batch, 1, time)`` mask of the real steps, in ``like``'s dtype; None when all are real."""
-    if lengths is None:
-        return None
-    steps = torch.arange(n_timesteps, device=like.device)
-    return (steps[None, :] < lengths.to(like.device)[:, None]).unsqueeze(1).to(like.dtype)
-
-
 class PooledConvSeq2Seq(nn.Module):
     """Convolutions over time pooled into a code, and a repeat-vector recurrent decoder.
 
@@ -235,7 +229,9 @@ class PooledConvSeq2Seq(nn.Module):
     def encode(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Codes of padded sequences ``x``; ``lengths=None`` means all are full length."""
         h = x.transpose(1, 2)  # (batch, n_features, time)
-        mask = step_mask(lengths, h.shape[2], h)  # (batch, 1, time) or None
+        mask = None  # or (batch, 1, time): 1 on the real steps, 0 on the padding
+        if lengths is not None:
+            mask = valid_steps(x, lengths).transpose(1, 2).to(h.dtype)
         if mask is not None:
             h = h * mask
         for conv in self.convs:
