@@ -52,13 +52,16 @@ class SparseCode(Network):
             "revived", torch.zeros(n_components, dtype=torch.bool), persistent=False
         )
 
-    def sparsify(self, z: torch.Tensor) -> torch.Tensor:
-        """The code of the linear code ``z`` (batch, n_components)."""
+    def sparsify(self, z: torch.Tensor, top=None) -> torch.Tensor:
+        """The code of the linear code ``z`` (batch, n_components).
+
+        ``top``: ``torch.topk(z, k, dim=1)`` with ``"topk"``, when the caller has it.
+        """
         if self.sparsity == "l1":
             return torch.relu(z)
         if self.sparsity == "kl":
             return torch.sigmoid(z)
-        top = torch.topk(z, self.k, dim=1)
+        top = torch.topk(z, self.k, dim=1) if top is None else top
         return torch.zeros_like(z).scatter(1, top.indices, top.values)
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -74,7 +77,8 @@ class SparseCode(Network):
         raises them without changing the loss's value.
         """
         z = super().encode(x, lengths)
-        code = self.sparsify(z)
+        top = torch.topk(z, self.k, dim=1) if self.sparsity == "topk" else None
+        code = self.sparsify(z, top)
         if self.sparsity == "kl":
             return code, z.new_zeros(())  # sigmoid units always have a gradient
         with torch.no_grad():
@@ -82,8 +86,8 @@ class SparseCode(Network):
             self.revived |= fired & (self.silent_rows >= self.revive_after)
             self.silent_rows.copy_(torch.where(fired, 0, self.silent_rows + len(code)))
             revive = (self.silent_rows >= self.revive_after) & ~self.revived
-        if self.sparsity == "topk":  # switched on above the k-th largest entry of a row
-            z = z - torch.topk(z, self.k, dim=1).values[:, -1:].detach()
+        if top is not None:  # switched on above the k-th largest entry of a row
+            z = z - top.values[:, -1:].detach()
         # How far below its switch-on point each unit is on the row where it is
         # nearest to it, averaged over the units: one row each, so the shared
         # layers hardly move.
