@@ -100,6 +100,11 @@ def mnist_training(epochs: int) -> dict:
     )
 
 
+def psnr(A, B) -> float:
+    """Peak signal-to-noise ratio in dB of ``A`` against ``B``, for values in [0, 1] (peak 1)."""
+    return float(10 * np.log10(1.0 / np.mean((A - B) ** 2)))
+
+
 # ----------------------------------------------------------------- timing
 
 

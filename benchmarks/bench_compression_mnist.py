@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _harness import MNIST, data_missing, load_mnist, markdown_table, mnist_training, timed
+from _harness import MNIST, data_missing, load_mnist, markdown_table, mnist_training, psnr, timed
 from sklearn.decomposition import PCA
 
 from skae import AutoEncoder
@@ -39,10 +39,6 @@ from skae.architectures import Convolutional2D
 
 CODE_SIZES = (4, 8, 16, 32)
 JPEG_QUALITIES = (5, 10, 25, 50, 75, 90)
-
-
-def psnr(A, B):
-    return float(10 * np.log10(1.0 / np.mean((A - B) ** 2)))
 
 
 def quantise(codes, low, high, bits=8):

@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 import torch
-from _harness import MNIST, data_missing
+from _harness import MNIST, data_missing, load_mnist, psnr
 from sklearn.decomposition import PCA
 from skorch.callbacks import Callback
 
@@ -36,10 +36,6 @@ from skae.architectures import Convolutional2D
 
 PCA_GRID = (8, 16, 24, 32, 48, 64, 96, 128, 192)
 TRACKED_EPOCHS = (1, 2, 4, 8, 15, 25, 40, 60, 80, 100, 130, 160, 200)
-
-
-def psnr(A, B):
-    return float(10 * np.log10(1 / np.mean((A - B) ** 2)))
 
 
 def best_pca(pca, noisy, clean):
@@ -85,9 +81,8 @@ def main(argv=None):
     if data_missing(MNIST):
         return 0
     torch.set_num_threads(args.threads)
-    data = np.load(MNIST)
-    X_train = (data["x_train"][:3000] / 255.0).astype(np.float32)
-    X_test = (data["x_test"] / 255.0).astype(np.float32)
+    X_train, _, X_test, _ = load_mnist(flat=False)
+    X_train = X_train[:3000]
     rng = np.random.RandomState(0)
     noisy = (X_test + args.sigma * rng.normal(size=X_test.shape)).astype(np.float32)
     pca = PCA(max(PCA_GRID), random_state=0).fit(X_train.reshape(len(X_train), -1))

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _harness import MNIST, data_missing, load_mnist, markdown_table, mnist_training, timed
+from _harness import MNIST, data_missing, load_mnist, markdown_table, mnist_training, psnr, timed
 from sklearn.decomposition import PCA
 
 from skae import AutoEncoder, DenoisingAutoEncoder
@@ -49,10 +49,6 @@ def add_noise(X, sigma, seed):
 
 def mse(A, B):
     return float(np.mean((A - B) ** 2))
-
-
-def psnr(A, B):
-    return float(10 * np.log10(1.0 / mse(A, B)))
 
 
 def best_pca(X_train, sigma):

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _harness import markdown_table
+from _harness import markdown_table, psnr
 from sklearn.decomposition import PCA
 from sklearn.feature_extraction.image import extract_patches_2d, reconstruct_from_patches_2d
 
@@ -98,10 +98,6 @@ def other_photos() -> dict:
     if hopper.exists():
         photos[hopper.name] = grey(np.asarray(Image.open(hopper)))
     return photos
-
-
-def psnr(clean, estimate) -> float:
-    return float(10 * np.log10(1.0 / np.mean((clean - estimate) ** 2)))
 
 
 def add_noise(photos: dict, sigma: float, seed: int) -> dict:
