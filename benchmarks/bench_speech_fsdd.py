@@ -232,40 +232,23 @@ def main():
         f"{torch.get_num_threads()}; features in {time.perf_counter() - start:.1f} s",
         flush=True,
     )
+
+    def run(train, test):
+        """One split: ``train`` and ``test`` are boolean masks over the recordings."""
+        train, test = np.flatnonzero(train), np.flatnonzero(test)
+        return run_split(frames, y, train, test, args.code_size, args.epochs, args.models)
+
     if "official" in args.splits:
-        test = take < 5
-        runs = [
-            run_split(
-                frames,
-                y,
-                np.flatnonzero(~test),
-                np.flatnonzero(test),
-                args.code_size,
-                args.epochs,
-                args.models,
-            )
-        ]
+        runs = [run(take >= 5, take < 5)]
         report("Official split (train on takes 5-49, test on takes 0-4):", runs)
     if "validation" in args.splits:
         # The official test takes (0-4) are left out entirely.
-        train, test = np.flatnonzero(take >= 10), np.flatnonzero((take >= 5) & (take < 10))
-        runs = [run_split(frames, y, train, test, args.code_size, args.epochs, args.models)]
+        runs = [run(take >= 10, (take >= 5) & (take < 10))]
         report("Validation split (train on takes 10-49, test on takes 5-9):", runs)
     if "speaker" in args.splits:
         runs = []
         for who in args.speakers or np.unique(speaker):
-            test = speaker == who
-            runs.append(
-                run_split(
-                    frames,
-                    y,
-                    np.flatnonzero(~test),
-                    np.flatnonzero(test),
-                    args.code_size,
-                    args.epochs,
-                    args.models,
-                )
-            )
+            runs.append(run(speaker != who, speaker == who))
             report(f"  held out {who}:", runs[-1:])
         report(f"Leave one speaker out ({len(runs)} folds, mean over folds):", runs)
     print(f"wall time {time.perf_counter() - start:.0f} s")
