@@ -94,6 +94,40 @@ def test_trimmed_loss_ignores_the_worst_rows():
     assert gap[0] > gap[1]
 
 
+@pytest.mark.parametrize("trim", [0.0, 0.2, 0.5])
+def test_trimmed_loss_is_the_mean_of_each_members_best_rows(trim):
+    # The first step's loss, before any update, checked against a sort in NumPy.
+    rng = np.random.RandomState(0)
+    X = torch.as_tensor(rng.normal(size=(3, 20, 5)), dtype=torch.float32)
+    torch.manual_seed(0)
+    net = ensemble_module._Members(5, 4, np.array([1, 2, 3]), 3, 0)
+    net.init_weights()
+    with torch.no_grad():
+        errors = ((net.decode(net.encode(X)) - X) ** 2).mean(2).numpy()
+    keep = round((1 - trim) * 20)
+    expected = np.sort(errors, axis=1)[:, :keep].mean(1).mean()
+    losses = net.train_trimmed(X, 1, 0.01, trim)
+    np.testing.assert_allclose(losses[0], expected, rtol=1e-5)
+
+
+def test_scaling_comes_from_a_sample_of_a_large_training_set(monkeypatch):
+    monkeypatch.setattr(ensemble_module, "MAX_SCALING_ROWS", 100)
+    seen = []
+    scaling = ensemble_module._robust_scaling
+    monkeypatch.setattr(
+        ensemble_module, "_robust_scaling", lambda X: seen.append(X.copy()) or scaling(X)
+    )
+    X = blob_with_outliers(3)
+    fitted = ensemble().fit(X)
+    (rows,) = seen
+    assert rows.shape == (100, X.shape[1])
+    # Distinct rows of X, not the first hundred.
+    matches = (rows[:, None, :] == X[None]).all(2)
+    assert (matches.sum(1) == 1).all()
+    assert matches.argmax(1).max() >= 100
+    np.testing.assert_allclose(fitted.center_, np.median(rows, axis=0))
+
+
 def test_constant_feature_and_tiny_data_give_finite_scores():
     X = np.random.RandomState(0).normal(size=(5, 3))
     X[:, 1] = 4.0
