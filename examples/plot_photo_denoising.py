@@ -7,9 +7,10 @@ A :class:`~skae.DenoisingAutoEncoder` learns from small windows of clean
 photos, each corrupted afresh with Gaussian noise at every epoch, to
 reconstruct the clean window. :meth:`~skae.DenoisingAutoEncoder.denoise` then
 cleans a whole photo of any size: it reconstructs every window on a grid and
-averages, per pixel, the windows that cover it. The network is
-:class:`~skae.architectures.PatchMLP`: fully connected layers that see each
-window minus its mean, so they model structure, not brightness.
+averages, per pixel, the windows that cover it, each weighted most at its
+centre. The network is :class:`~skae.architectures.PatchMLP`: fully connected
+layers that see each window minus its mean, so they model structure, not
+brightness.
 
 The photo it cleans, scikit-image's ``camera``, is not among the training
 photos. Next to it are scikit-image's own denoisers, each told the noise
@@ -23,7 +24,9 @@ compares the same methods on more photos and noise levels.
 # Windows of clean training photos
 # --------------------------------
 # Four colour photos of scikit-image in grey and three of its grey textures,
-# cut into 12x12 windows at a step of 6 pixels.
+# cut into 12x12 windows at a step of 6 pixels. Each window also comes
+# flipped upside down, transposed and rotated by 90 degrees: photos have no
+# preferred orientation, so these are free extra training windows.
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -44,7 +47,9 @@ windows = np.concatenate(
         np.lib.stride_tricks.sliding_window_view(x, (12, 12))[::6, ::6].reshape(-1, 12, 12)
         for x in train
     ]
-).astype(np.float32)
+)
+turns = [windows[:, ::-1], windows.transpose(0, 2, 1), windows[:, :, ::-1].transpose(0, 2, 1)]
+windows = np.concatenate([windows, *turns]).astype(np.float32)
 print(f"{len(windows)} training windows of 12x12")
 
 # %%
@@ -54,9 +59,9 @@ print(f"{len(windows)} training windows of 12x12")
 # told it too). ``tol=None`` runs all ``max_iter`` epochs.
 dae = DenoisingAutoEncoder(
     256,
-    architecture=PatchMLP(hidden_layer_sizes=(512,)),
+    architecture=PatchMLP(hidden_layer_sizes=(1024,)),
     noise_level=SIGMA,
-    max_iter=6,
+    max_iter=3,
     tol=None,
     random_state=0,
 ).fit(windows)
@@ -81,7 +86,7 @@ results = {
     "wavelet (BayesShrink)": denoise_wavelet(
         noisy, sigma=SIGMA, method="BayesShrink", mode="soft", rescale_sigma=True
     ),
-    "DenoisingAutoEncoder": dae.denoise(noisy[None], stride=3)[0],
+    "DenoisingAutoEncoder": dae.denoise(noisy[None], stride=2)[0],
 }
 for name, image in results.items():
     print(f"{name:>22}: PSNR {psnr(image):.2f} dB")
@@ -104,10 +109,12 @@ plt.show()
 # %%
 # Conclusion
 # ----------
-# On this photo at this noise level the autoencoder, trained for a few
-# epochs, comes close to non-local means and ahead of total variation and
-# wavelets; the benchmark finds it ahead of all three at a noise std of
-# 50/255 and second to non-local means at 15 and 25.
+# On this photo at this noise level the autoencoder, trained for three
+# epochs, is a little ahead of non-local means (29.23 dB against 29.09 when
+# this was written) and ahead of total variation and wavelets. The benchmark
+# trains the same network longer on denser windows and finds it ahead of all
+# three at noise stds of 15, 25 and 50/255, on photos of scikit-image and of
+# other packages.
 #
 # Non-local means, total variation and wavelets encode a belief about photos
 # (similar patches recur; edges are sparse; wavelet coefficients are sparse).

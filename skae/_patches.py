@@ -28,7 +28,7 @@ def window_starts(size: int, window: int, stride: int) -> np.ndarray:
 
 
 def reconstruct_by_patches(
-    fn, module, device, images: np.ndarray, window: tuple, stride: int, rows: int
+    fn, module, device, images: np.ndarray, window: tuple, stride: int, rows: int, weight=None
 ) -> np.ndarray:
     """Average of ``fn(module, patches)`` over the overlapping windows of each image.
 
@@ -44,7 +44,10 @@ def reconstruct_by_patches(
     out = np.empty(images.shape, dtype=images.dtype)
     row_starts = window_starts(H, h, stride)
     # Windows covering each pixel: separable, rows' count times columns'.
-    count = np.outer(_coverage(row_starts, h, H), _coverage(cols, w, W))
+    if weight is None:
+        count = np.outer(_coverage(row_starts, h, H), _coverage(cols, w, W))
+    else:
+        count = _weight_sum(row_starts, cols, weight, H, W)
     module.eval()
     with torch.inference_mode():
         for i in range(n):
@@ -57,7 +60,7 @@ def reconstruct_by_patches(
                     dtype=torch.float32,
                     device=device,
                 )
-                total[:, top:bottom] += _band(fn, module, x, band - top, cols, window, rows)
+                total[:, top:bottom] += _band(fn, module, x, band - top, cols, window, rows, weight)
             out[i] = total / count
     return out
 
@@ -70,7 +73,16 @@ def _coverage(starts: np.ndarray, window: int, size: int) -> np.ndarray:
     return np.cumsum(edges)[:size]
 
 
-def _band(fn, module, x, row_starts, col_starts, window, rows) -> np.ndarray:
+def _weight_sum(row_starts, col_starts, weight, H, W) -> np.ndarray:
+    """Sum of the weights that the windows starting at the grid give each pixel."""
+    total = np.zeros((H, W))
+    for dy in range(weight.shape[0]):
+        for dx in range(weight.shape[1]):
+            total[np.ix_(row_starts + dy, col_starts + dx)] += weight[dy, dx]
+    return total
+
+
+def _band(fn, module, x, row_starts, col_starts, window, rows, weight=None) -> np.ndarray:
     """Sum of the reconstructed windows of one band ``x`` (c, band_h, W)."""
     c = x.shape[0]
     h, w = window
@@ -82,6 +94,8 @@ def _band(fn, module, x, row_starts, col_starts, window, rows) -> np.ndarray:
     patches = x[:, ii][:, :, :, jj].permute(1, 3, 0, 2, 4).reshape(-1, c, h, w)
     rec = torch.cat([fn(module, patches[s : s + rows]) for s in range(0, len(patches), rows)])
     rec = rec.reshape(len(row_starts), len(col_starts), c, h, w).double()
+    if weight is not None:
+        rec = rec * torch.as_tensor(weight, dtype=torch.float64, device=dev)
     total = torch.zeros(x.shape, dtype=torch.float64, device=dev)
     # One window offset at a time: its pixels are distinct across windows.
     for dy in range(h):

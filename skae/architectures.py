@@ -568,10 +568,12 @@ class PatchMLP(Architecture):
     Notes
     -----
     The recipe of ``benchmarks/bench_denoising_photos.py``: train
-    ``DenoisingAutoEncoder(256, architecture=PatchMLP(), noise_level=sigma)``
-    on 12x12 windows of clean photos, then ``denoise`` noisy photos of any
-    size. Keeping the mean out is worth about 0.8 dB there; the benchmark
-    page "Denoising photos" compares it with scikit-image's denoisers.
+    ``DenoisingAutoEncoder(256, architecture=PatchMLP(hidden_layer_sizes=(1024,)),
+    noise_level=sigma)`` on 12x12 windows of clean photos (with their flipped
+    and rotated copies), then ``denoise`` noisy photos of any size. Keeping
+    the mean out is worth about 0.8 dB there, and 1024 hidden units instead
+    of 512 about 0.5 dB (at a noise std of 15/255); the benchmark page
+    "Denoising photos" compares it with scikit-image's denoisers.
 
     Examples
     --------

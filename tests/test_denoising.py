@@ -180,20 +180,61 @@ def test_denoise_larger_image_shape_and_dtype(patch_model):
     assert patch_model.denoise(images[:, None], stride=1).shape == (2, 1, 17, 23)
 
 
-def test_denoise_tiles_equal_patchwise_denoising(patch_model):
+def _tiles_by_hand(patch_model, image, weight):
+    """Weighted mean of the stride-6 windows of a 12x16 image, computed window by window."""
     # stride = window height on a 12x16 image: two rows of tiles, and columns
-    # at 0, 6 and the flush 8; the tiles at 0 and 8 cover columns 0-15.
-    image = np.random.RandomState(2).uniform(size=(12, 16))
-    out = patch_model.denoise(image[None], stride=6)[0]
+    # at 0, 6 and the flush 8, so columns 6-13 are covered twice.
     tiles = np.array([image[i : i + 6, j : j + 8] for i in (0, 6) for j in (0, 6, 8)])
     rec = patch_model.denoise(tiles).reshape(2, 3, 6, 8)  # the training-size path
-    expected = np.zeros((12, 16))
-    count = np.zeros((12, 16))
+    total = np.zeros((12, 16))
+    weight_sum = np.zeros((12, 16))
     for a, i in enumerate((0, 6)):
         for b, j in enumerate((0, 6, 8)):
-            expected[i : i + 6, j : j + 8] += rec[a, b]
-            count[i : i + 6, j : j + 8] += 1
-    np.testing.assert_allclose(out, expected / count, rtol=1e-5, atol=1e-6)
+            total[i : i + 6, j : j + 8] += weight * rec[a, b]
+            weight_sum[i : i + 6, j : j + 8] += weight
+    return total / weight_sum
+
+
+def test_denoise_tiles_equal_patchwise_denoising(patch_model):
+    image = np.random.RandomState(2).uniform(size=(12, 16))
+    out = patch_model.denoise(image[None], stride=6, weights="uniform")[0]
+    expected = _tiles_by_hand(patch_model, image, np.ones((6, 8)))
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_denoise_weights_each_window_pixel(patch_model):
+    image = np.random.RandomState(5).uniform(size=(12, 16))
+    weight = np.random.RandomState(6).uniform(0.1, 2.0, size=(6, 8))
+    out = patch_model.denoise(image[None], stride=6, weights=weight)[0]
+    np.testing.assert_allclose(
+        out, _tiles_by_hand(patch_model, image, weight), rtol=1e-5, atol=1e-6
+    )
+    uniform = patch_model.denoise(image[None], stride=6, weights="uniform")[0]
+    # Only where two windows overlap (columns 6-13) do the weights matter.
+    alone = np.r_[0:6, 14:16]
+    np.testing.assert_allclose(out[:, alone], uniform[:, alone], rtol=1e-5, atol=1e-6)
+    assert np.abs(out[:, 6:14] - uniform[:, 6:14]).min() > 1e-6
+
+
+def test_denoise_gaussian_weights_by_default(patch_model):
+    # A Gaussian bump centred on the 6x8 window, standard deviation a quarter
+    # of each side: 1.5 rows and 2 columns.
+    bump = np.outer(
+        np.exp(-0.5 * ((np.arange(6) - 2.5) / 1.5) ** 2),
+        np.exp(-0.5 * ((np.arange(8) - 3.5) / 2.0) ** 2),
+    )
+    image = np.random.RandomState(7).uniform(size=(1, 12, 16))
+    out = patch_model.denoise(image, stride=6)
+    np.testing.assert_allclose(out, patch_model.denoise(image, stride=6, weights="gaussian"))
+    expected = _tiles_by_hand(patch_model, image[0], bump)
+    np.testing.assert_allclose(out[0], expected, rtol=1e-5, atol=1e-6)
+    image = np.random.RandomState(8).uniform(size=(1, 17, 23))
+    np.testing.assert_allclose(
+        patch_model.denoise(image, stride=2),
+        patch_model.denoise(image, stride=2, weights=2.5 * bump),  # only the ratios count
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_denoise_image_of_training_size_is_the_patch_path(patch_model):
@@ -207,12 +248,18 @@ def test_denoise_image_of_training_size_is_the_patch_path(patch_model):
 
 def test_denoise_constant_image_has_constant_interior(patch_model):
     # Every window of a constant image is the same, so each pixel covered by
-    # all 6x8 window offsets (stride 1) is the mean of one reconstruction.
-    out = patch_model.denoise(np.full((1, 20, 24), 0.5), stride=1)[0]
-    interior = out[5:-5, 7:-7]
-    assert np.ptp(interior) < 1e-6
+    # all 6x8 window offsets (stride 1) is the mean of one reconstruction,
+    # weighted by the window's weights.
     window = patch_model.denoise(np.full((1, 6, 8), 0.5))[0]
-    assert interior[0, 0] == pytest.approx(window.mean(), abs=1e-6)
+    weight = np.random.RandomState(9).uniform(0.1, 2.0, size=(6, 8))
+    for weights, expected in [
+        ("uniform", window.mean()),
+        (weight, np.average(window, weights=weight)),
+    ]:
+        out = patch_model.denoise(np.full((1, 20, 24), 0.5), stride=1, weights=weights)[0]
+        interior = out[5:-5, 7:-7]
+        assert np.ptp(interior) < 1e-6
+        assert interior[0, 0] == pytest.approx(expected, abs=1e-6)
 
 
 def test_denoise_larger_images_in_bounded_batches(patch_model, monkeypatch):
@@ -248,3 +295,21 @@ def test_denoise_larger_images_in_bounded_batches(patch_model, monkeypatch):
 def test_denoise_larger_images_errors(patch_model, images, stride, match):
     with pytest.raises(ValueError, match=match):
         patch_model.denoise(images, stride=stride)
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        ("hann", 'weights must be "gaussian", "uniform" or an array of shape \\(6, 8\\)'),
+        (np.ones((8, 6)), "an array of shape \\(6, 8\\)"),
+        (np.ones(48), "an array of shape"),
+        (np.zeros((6, 8)), "finite and positive"),
+        (np.full((6, 8), np.nan), "finite and positive"),
+        (-np.ones((6, 8)), "finite and positive"),
+    ],
+)
+def test_denoise_weights_errors(patch_model, weights, match):
+    with pytest.raises(ValueError, match=match):
+        patch_model.denoise(np.zeros((1, 10, 10)), weights=weights)
+    with pytest.raises(ValueError, match=match):  # checked on training-size samples too
+        patch_model.denoise(np.zeros((1, 6, 8)), weights=weights)
