@@ -279,7 +279,31 @@ def run_set(data_dir, name, rows, seeds, max_classes):
     return {row: float(np.mean(a)) for row, a in aucs.items() if a}
 
 
+def merge_identical(results, rows):
+    """Show rows that scored the same on every set where both ran as one row.
+
+    ``RecurrentAutoEncoder()`` and ``AutoEncoder(architecture=Recurrent())``
+    train the same network the same way; counting them twice would skew the
+    ranks of the others.
+    """
+    kept = []
+    for row in rows:
+        same = (k for k in kept if all(r.get(row) == r.get(k) for r in results.values()))
+        twin = next(same, None)
+        if twin is None:
+            kept.append(row)
+            continue
+        merged = f"{twin} = {row}"
+        kept[kept.index(twin)] = merged
+        for name in results:
+            if twin in results[name]:
+                results[name][merged] = results[name].pop(twin)
+            results[name].pop(row, None)
+    return kept
+
+
 def summary(results, rows):
+    rows = merge_identical(results, rows)
     sets = list(results)
     ranks = {}
     for name in sets:
@@ -293,7 +317,7 @@ def summary(results, rows):
             rank[tied] = np.mean([np.flatnonzero(order == i)[0] + 1 for i in tied])
         ranks[name] = dict(zip(present, rank, strict=True))
     equal = [n for n in sets if all(r in results[n] for r in rows)]
-    columns = ["model", *sets, "mean", "mean rank", f"mean, {len(equal)} sets with every row"]
+    columns = ["model", *sets, "mean", "mean rank", f"mean where every row ran ({len(equal)} sets)"]
     table = []
     for row in rows:
         have = [n for n in sets if row in results[n]]
@@ -306,7 +330,8 @@ def summary(results, rows):
     print(markdown_table(columns, table, "l" + "r" * (len(columns) - 1)))
     print(
         "\nA row without a value on a set (Convolutional1D on sets of different lengths) is "
-        "ranked among the rows that ran there; its mean is over the sets it ran on."
+        "ranked among the rows that ran there; its mean is over the sets it ran on. Rows "
+        "that scored the same on every set are one row, ranked once."
     )
 
 
