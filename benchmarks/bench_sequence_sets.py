@@ -29,9 +29,9 @@ Rows, all with their defaults but ``random_state`` and ``device="cpu"``:
   class's training rows).
 
 No preprocessing is added: the series go in as the files give them, as a user
-would pass them. skae does not standardise its input (the univariate UCR
-sets are z-normalised per series by their authors; the multivariate ones
-here are not).
+would pass them. skae does not standardise its input (most univariate UCR
+sets are z-normalised per series by their authors; BasicMotions,
+JapaneseVowels, PickupGestureWiimoteZ and Covid3Month_disc are not).
 
 Getting the data: the ``.ts`` files ship inside the wheels of aeon and
 sktime (not dependencies of skae); unzip them anywhere outside the project::
