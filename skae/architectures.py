@@ -370,9 +370,10 @@ class PooledSequence(Architecture):
     sequence ("same" zero padding, an activation after each), then pools
     each channel over the sequence's own steps (mean, max or both,
     concatenated) and maps the pooled values linearly to the code. The
-    decoder is the repeat-vector decoder of :class:`Recurrent`: the code is
-    fed at every step into a unidirectional LSTM or GRU whose states map
-    linearly back to the input features, so every objective trains it by
+    decoder is a repeat-vector decoder, :class:`Recurrent`'s with
+    ``time_encoding=0``: the code alone is fed at every step into a
+    unidirectional LSTM or GRU whose states map linearly back to the input
+    features, so every objective trains it by
     reconstructing the whole sequence while the code itself can keep only
     what is true of the sequence as a whole (its sound, not its timing).
     Inputs come in the three forms of :class:`~skae.RecurrentAutoEncoder`:
