@@ -5,6 +5,7 @@ Estimators build these; nothing here knows about scikit-learn.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -92,14 +93,39 @@ class MLPAutoEncoder(nn.Module):
 RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
-def repeat_decode(decoder: nn.Module, to_output: nn.Module, z: torch.Tensor, n_timesteps: int):
+def step_clock(n_timesteps: int, n_pairs: int, like: torch.Tensor) -> torch.Tensor:
+    """Sines and cosines of each step's index: (n_timesteps, 2 * n_pairs), like ``like``.
+
+    Pair ``k`` has period ``4 * 2**k`` steps (4, 8, 16, ...), so 10 pairs tell
+    apart the steps of sequences up to 2,048 steps long. A step's values
+    depend on its index from the start only, never on how many steps follow.
+    """
+    t = torch.arange(n_timesteps, device=like.device, dtype=like.dtype).unsqueeze(1)
+    periods = 4.0 * 2.0 ** torch.arange(n_pairs, device=like.device, dtype=like.dtype)
+    angle = (2 * math.pi) * t / periods  # (time, n_pairs)
+    return torch.cat([torch.sin(angle), torch.cos(angle)], dim=1)
+
+
+def repeat_decode(
+    decoder: nn.Module,
+    to_output: nn.Module,
+    z: torch.Tensor,
+    n_timesteps: int,
+    time_encoding: int = 0,
+):
     """The repeat-vector decoder: ``z`` fed at each of ``n_timesteps`` steps.
 
     (batch, n_components) -> ``decoder`` (a batch-first recurrent network)
-    -> ``to_output`` of each state -> (batch, n_timesteps, n_features). It runs
+    -> ``to_output`` of each state -> (batch, n_timesteps, n_features). With
+    ``time_encoding`` pairs, each step's input is ``z`` followed by the
+    step's :func:`step_clock` values, so the decoder knows where in the
+    sequence it is instead of having to count steps in its state. It runs
     forward in time, so its output at a step never depends on how many follow.
     """
     steps = z.unsqueeze(1).expand(-1, n_timesteps, -1)  # (batch, time, n_components)
+    if time_encoding:
+        clock = step_clock(n_timesteps, time_encoding, z)
+        steps = torch.cat([steps, clock.unsqueeze(0).expand(z.shape[0], -1, -1)], dim=2)
     out, _ = decoder(steps)  # (batch, time, hidden)
     return to_output(out)  # (batch, time, n_features)
 
@@ -109,8 +135,10 @@ class RecurrentSeq2Seq(nn.Module):
 
     ``encode``: (batch, time, n_features) -> final hidden state of the encoder's
     last layer (both directions if bidirectional) -> linear -> (batch, n_components).
-    ``decode``: the code fed at each of ``n_timesteps`` steps into a
-    unidirectional recurrent network -> linear -> (batch, n_timesteps, n_features).
+    ``decode``: the code (followed by ``time_encoding`` sine/cosine pairs of
+    the step's index, see :func:`step_clock`) fed at each of ``n_timesteps``
+    steps into a unidirectional recurrent network -> linear -> (batch,
+    n_timesteps, n_features).
     Since the decoder reads only the code and runs forward in time, its output
     at a step never depends on how many steps follow it (or on padding).
     """
@@ -124,16 +152,20 @@ class RecurrentSeq2Seq(nn.Module):
         num_layers: int,
         bidirectional: bool,
         n_code_out: int | None = None,
+        time_encoding: int = 0,
     ):
         super().__init__()
         rnn = RNN_CELLS[cell]
+        self.time_encoding = time_encoding
         n_code_out = n_components if n_code_out is None else n_code_out
         self.n_directions = 2 if bidirectional else 1
         self.encoder = rnn(
             n_features, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional
         )
         self.to_code = nn.Linear(self.n_directions * hidden_size, n_code_out)
-        self.decoder = rnn(n_components, hidden_size, num_layers, batch_first=True)
+        self.decoder = rnn(
+            n_components + 2 * time_encoding, hidden_size, num_layers, batch_first=True
+        )
         self.to_output = nn.Linear(hidden_size, n_features)
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -153,7 +185,7 @@ class RecurrentSeq2Seq(nn.Module):
         return self.to_code(last)  # (batch, n_code_out)
 
     def decode(self, z: torch.Tensor, n_timesteps: int) -> torch.Tensor:
-        return repeat_decode(self.decoder, self.to_output, z, n_timesteps)
+        return repeat_decode(self.decoder, self.to_output, z, n_timesteps, self.time_encoding)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, lengths), x.shape[1])

@@ -19,7 +19,8 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
     The encoder reads each sequence with a recurrent network (``cell``,
     ``hidden_size``, ``num_layers``, optionally ``bidirectional``) and
     projects its final hidden state to a code of ``n_components`` values. The
-    decoder feeds that code at every time step into a unidirectional recurrent
+    decoder feeds that code at every time step, followed by ``time_encoding``
+    sine/cosine pairs of the step's index, into a unidirectional recurrent
     network of the same kind and maps each of its states back to the input
     features (a "repeat-vector" decoder; see Notes). Training minimises the
     mean squared reconstruction error over the real (unpadded) time steps.
@@ -49,6 +50,10 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
         If True, the encoder also reads each sequence backwards and the code
         is projected from the final states of both directions. The decoder
         stays unidirectional.
+    time_encoding : int, default=10
+        Number of sine/cosine pairs of the step's index (periods of 4, 8,
+        16, ... steps) that the decoder reads beside the code at every step;
+        0 feeds the code alone. See :class:`~skae.architectures.Recurrent`.
     {training_parameters}
 
     Attributes
@@ -68,7 +73,7 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
         ``(n_timesteps_in_, n_features_per_step_)``.
     architecture_ : skae.architectures.Recurrent
         The network's parameter object, built from ``cell``, ``hidden_size``,
-        ``num_layers`` and ``bidirectional``.
+        ``num_layers``, ``bidirectional`` and ``time_encoding``.
     n_iter_ : int
         Number of epochs run (summed over fits with ``warm_start=True``).
     loss_curve_ : list of float
@@ -135,9 +140,17 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "num_layers": [Interval(Integral, 1, None, closed="left")],
         "bidirectional": ["boolean"],
+        "time_encoding": [Interval(Integral, 0, None, closed="left")],
     }
 
-    _module_params = ("n_components", "cell", "hidden_size", "num_layers", "bidirectional")
+    _module_params = (
+        "n_components",
+        "cell",
+        "hidden_size",
+        "num_layers",
+        "bidirectional",
+        "time_encoding",
+    )
 
     def __init__(
         self,
@@ -147,6 +160,7 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
         hidden_size=64,
         num_layers=1,
         bidirectional=False,
+        time_encoding=10,
         alpha=0.0,
         batch_size="auto",
         learning_rate_init=1e-3,
@@ -168,6 +182,7 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
+        self.time_encoding = time_encoding
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -187,4 +202,6 @@ class RecurrentAutoEncoder(BaseAutoEncoder):
     # ------------------------------------------------------------- the hooks
 
     def _configured_architecture(self):
-        return Recurrent(self.cell, self.hidden_size, self.num_layers, self.bidirectional)
+        return Recurrent(
+            self.cell, self.hidden_size, self.num_layers, self.bidirectional, self.time_encoding
+        )

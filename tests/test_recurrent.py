@@ -237,3 +237,52 @@ def test_default_batches_give_a_small_sequence_set_several_steps_an_epoch(rng):
     rae = RecurrentAutoEncoder(**{**SMALL, "batch_size": "auto", "max_iter": 1})
     rae.fit(sines(rng, 200, 6))
     assert rae.net_.batch_size == 12  # 200 // 16: 17 steps an epoch, not 1
+
+
+def test_step_clock_tells_steps_apart_and_ignores_what_follows():
+    from skae._modules import step_clock
+
+    like = torch.zeros(1, dtype=torch.float64)
+    clock = step_clock(2048, 10, like)
+    assert clock.shape == (2048, 20)
+    # Every step of a 2,048-step sequence has its own values ...
+    assert len(np.unique(np.round(clock.numpy(), 6), axis=0)) == 2048
+    # ... which depend on its index only, not on the length of the sequence.
+    torch.testing.assert_close(step_clock(7, 10, like), clock[:7])
+    assert step_clock(5, 0, like).shape == (5, 0)
+
+
+def test_decoder_reads_the_code_and_the_clock_by_default():
+    from skae.architectures import Recurrent
+
+    module = Recurrent(hidden_size=4).build((None, 3), 2, 2)
+    assert module.decoder.input_size == 2 + 2 * 10
+    assert Recurrent(hidden_size=4, time_encoding=0).build((None, 3), 2, 2).decoder.input_size == 2
+    with pytest.raises(ValueError, match="time_encoding"):
+        RecurrentAutoEncoder(time_encoding=-1).fit(np.zeros((4, 5)))
+
+
+@pytest.mark.parametrize("time_encoding", [10, 0])
+def test_a_shape_that_changes_along_the_sequence_needs_the_clock(time_encoding):
+    # Every row is one chirp at a random amplitude: the code needs 1 value, but
+    # the decoder has to make a waveform whose frequency changes along the steps.
+    rng = np.random.RandomState(0)
+    t = np.linspace(0, 1, 40)
+    X = rng.uniform(0.5, 1.5, size=(32, 1)) * np.sin(2 * np.pi * 3 * t**2)
+    X += 0.05 * rng.normal(size=X.shape)
+    rae = RecurrentAutoEncoder(
+        n_components=2,
+        hidden_size=16,
+        time_encoding=time_encoding,
+        max_iter=30,
+        tol=None,
+        random_state=0,
+        device="cpu",
+    ).fit(X)
+    # Predicting zeros costs 0.54. Seen on seeds 0-2: 0.047 to 0.078 with the
+    # clock, 0.50 to 0.53 without (the plain repeat-vector decoder is stuck).
+    error = -rae.score(X)
+    if time_encoding:
+        assert error < 0.15
+    else:
+        assert error > 0.3
