@@ -300,6 +300,17 @@ class _ChunkBatches:
         return t.to(self.device)
 
 
+def row_draws(rng: np.random.RandomState) -> np.random.Generator:
+    """A NumPy ``Generator`` seeded from ``rng``, for drawing rows without replacement.
+
+    Its ``choice(n, k, replace=False)`` costs O(k), where RandomState's
+    permutes all ``n`` rows (32 draws of 256 rows from a million: under 1 ms
+    against about 1 s). One seed is taken from ``rng``, so a ``random_state``
+    still fixes every draw.
+    """
+    return np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+
+
 def reservoir_sample(data: ChunkedData, capacity: int, rng, read) -> tuple:
     """One pass over ``data``: ``(rows, their row numbers, n_samples)``.
 

@@ -22,7 +22,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_is_fitted, has_fit_parameter
 
 from . import _errors
-from ._chunked import ChunkedData
+from ._chunked import ChunkedData, row_draws
 from ._doc_link import DocLinkMixin
 from ._inference import batch_rows, like_input, on_host
 from .ensemble import AutoEncoderEnsemble
@@ -374,9 +374,7 @@ class AnomalyDetector(OutlierMixin, DocLinkMixin, BaseEstimator):
                 n_rows = _num_samples(X)
                 if caller == "fit_predict" or n_rows <= MAX_OFFSET_ROWS:
                     return X
-                rng = check_random_state(self.random_state)
-                # A Generator draws k rows in O(k); RandomState.choice permutes all n.
-                draws = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+                draws = row_draws(check_random_state(self.random_state))
                 drawn.append(np.sort(draws.choice(n_rows, MAX_OFFSET_ROWS, replace=False)))
                 if isinstance(X, torch.Tensor):
                     return X[torch.as_tensor(drawn[0], device=X.device)]
