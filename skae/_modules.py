@@ -264,7 +264,6 @@ class PooledConvSeq2Seq(nn.Module):
         mask = None  # or (batch, 1, time): 1 on the real steps, 0 on the padding
         if lengths is not None:
             mask = valid_steps(x, lengths).transpose(1, 2).to(h.dtype)
-        if mask is not None:
             h = h * mask
         for conv in self.convs:
             h = self.act(conv(h))  # (batch, channels, time)
