@@ -93,6 +93,7 @@ class _EnsembleScore(nn.Module):
 
         self.clip = CLIP
         self.code_density = bool(ensemble.code_density)
+        self.groups, self.error_weight = ensemble._score_settings()
         self.members = _copy_to_cpu(ensemble._members()[0])
         self.names = NORMALISATION
         for name in ("center", "scale", *NORMALISATION):
@@ -105,7 +106,9 @@ class _EnsembleScore(nn.Module):
         x = torch.clamp((x - self.center) / self.scale, -self.clip, self.clip)
         stats = {name: getattr(self, name) for name in self.names}
         # The very computation of score_samples, on the same module.
-        return self.members.score(x, stats, code_density=self.code_density)  # (batch,)
+        return self.members.score(
+            x, stats, self.groups, self.error_weight, code_density=self.code_density
+        )  # (batch,)
 
 
 class _Detector(nn.Module):

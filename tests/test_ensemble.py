@@ -61,7 +61,7 @@ def test_planted_outliers_score_below_every_inlier_median(seed, code_density):
 def test_feature_errors_split_the_reconstruction_score():
     X = blob_with_outliers(3)
     # With the reconstruction error as the only term of the score.
-    fitted = ensemble(neighbor_samples=0).fit(X)
+    fitted = ensemble(neighbor_samples=0, error_weight=1.0).fit(X)
     total = fitted.score_samples(X) + fitted.feature_errors(X).mean(axis=1)
     np.testing.assert_allclose(total, total[0], rtol=1e-4, atol=1e-4)
 
@@ -85,8 +85,10 @@ def test_trimmed_loss_ignores_the_worst_rows():
     # trimming, the normal rows reconstruct better than without it.
     X = blob_with_outliers(5, n_samples=200, n_outliers=50)
     normal = X[:200]
-    trimmed = ensemble(trim_fraction=0.3, max_samples=1.0).fit(X)
-    untrimmed = ensemble(trim_fraction=0.0, max_samples=1.0).fit(X)
+    # The reconstruction error alone: trimming is about what the members learn.
+    alone = dict(max_samples=1.0, neighbor_samples=0, error_weight=1.0)
+    trimmed = ensemble(trim_fraction=0.3, **alone).fit(X)
+    untrimmed = ensemble(trim_fraction=0.0, **alone).fit(X)
     gap = [
         np.median(m.score_samples(normal)) - np.median(m.score_samples(X[200:]))
         for m in (trimmed, untrimmed)
@@ -282,24 +284,71 @@ def test_failed_refit_leaves_the_fitted_ensemble_as_it_was():
     np.testing.assert_array_equal(fitted.score_samples(X), scores)
 
 
-def test_score_is_the_mean_of_the_error_and_the_neighbour_terms():
-    X = blob_with_outliers(12)
-    fitted = ensemble().fit(X)
-    # The neighbour term, computed here with NumPy from the fitted attributes.
+def grouped_neighbour_term(fitted, X):
+    """The normalised neighbour term, computed with NumPy from the fitted attributes."""
     scaled = (X - fitted.center_) / fitted.scale_
-    gaps = scaled[None, :, None, :] - fitted.neighbor_rows_[:, None, :, :]
-    nearest = np.sqrt((gaps**2).sum(-1)).min(-1)  # (members, rows)
-    neighbor = ((nearest - fitted.neighbor_median_[:, None]) / fitted.neighbor_mad_[:, None]).mean(
-        0
-    )
+    members, n_rows, _ = fitted.neighbor_rows_.shape
+    groups = fitted.neighbor_groups_
+    size = n_rows // groups
+    rows = fitted.neighbor_rows_[:, : groups * size].reshape(members, groups, size, -1)
+    gaps = scaled[None, :, None, None, :] - rows[:, None]  # (members, X rows, groups, size, f)
+    nearest = np.sqrt((gaps**2).sum(-1)).min(-1).mean(-1)  # (members, X rows)
+    median, mad = fitted.neighbor_median_[:, None], fitted.neighbor_mad_[:, None]
+    return ((nearest - median) / mad).mean(0)
+
+
+@pytest.mark.parametrize("error_weight", [0.0, 1.0, 3.0])
+def test_score_is_the_weighted_mean_of_the_error_and_the_grouped_neighbour_terms(error_weight):
+    X = blob_with_outliers(12)
+    fitted = ensemble(error_weight=error_weight, neighbor_groups=4).fit(X)
+    assert fitted.neighbor_groups_ == 4
+    # New rows: a training row's distance to itself, near 0, is off by up to
+    # ~1e-3 in float32 (|x|^2 - 2 x.r + |r|^2), magnified by the MADs.
+    new = blob_with_outliers(112)
+    neighbor = grouped_neighbour_term(fitted, new)
     # The error term from the per-feature errors (which are divided by each MAD).
     shift = np.mean(fitted.error_median_ / fitted.error_mad_)
-    error = fitted.feature_errors(X).mean(axis=1) - shift
-    # float32 and |x|^2 - 2 x.r + |r|^2 put a distance near 0 (a training row
-    # and itself) off by up to ~1e-3: hence atol.
+    error = fitted.feature_errors(new).mean(axis=1) - shift
+    expected = -(error_weight * error + neighbor) / (error_weight + 1)
+    np.testing.assert_allclose(fitted.score_samples(new), expected, rtol=1e-4, atol=1e-3)
+
+
+def test_neighbour_rows_are_the_first_members_whole_subsamples():
+    X = blob_with_outliers(13)
+    fitted = ensemble(n_estimators=10, max_samples=100).fit(X)
+    assert fitted.neighbor_rows_.shape == (8, 100, 6)
+    scaled = np.clip((X - fitted.center_) / fitted.scale_, -1e6, 1e6)
     np.testing.assert_allclose(
-        fitted.score_samples(X), -(error + neighbor) / 2, rtol=1e-4, atol=5e-3
+        fitted.neighbor_rows_, scaled[fitted.estimators_samples_[:8]], rtol=1e-5, atol=1e-5
     )
+    # "auto" groups: 8 in unlabelled data, 1 (the nearest row) with novelty=True;
+    # capped so that every group keeps two rows.
+    assert fitted.neighbor_groups_ == 8
+    assert ensemble(novelty=True).fit(X).neighbor_groups_ == 1
+    assert ensemble(max_samples=10, neighbor_groups=8).fit(X).neighbor_groups_ == 5
+
+
+def test_groups_make_the_neighbour_term_robust_to_a_small_cluster_of_anomalies():
+    # 5 identical far rows in the training data: each is the others' nearest
+    # neighbour, so one group (the nearest row) sees them as normal; among
+    # 8 groups most hold none of them.
+    rng = np.random.RandomState(14)
+    normal = rng.normal(size=(300, 4))
+    cluster = np.full((5, 4), 6.0)
+    X = np.vstack([normal, cluster])
+    test = np.vstack([rng.normal(size=(50, 4)), np.full((1, 4), 6.0)])
+    for groups, beaten in ((1, False), (8, True)):
+        fitted = ensemble(max_samples=1.0, neighbor_groups=groups).fit(X)
+        scores = fitted.score_samples(test)
+        # Is the cluster's point scored below (more anomalous than) every normal row?
+        assert (scores[-1] < scores[:-1].min()) == beaten
+
+
+def test_no_term_left_is_refused():
+    X = blob_with_outliers(15)
+    with pytest.raises(ValueError, match="without a term"):
+        ensemble(neighbor_samples=0, error_weight=0.0).fit(X)
+    assert not hasattr(ensemble(), "coefs_")
 
 
 def test_training_rows_are_not_their_own_neighbours():
@@ -320,7 +369,8 @@ def test_novelty_trims_nothing_and_uses_the_whole_subsample():
     np.testing.assert_array_equal(novelty.loss_curve_, same.loss_curve_)
     assert not np.array_equal(novelty.loss_curve_, trimmed.loss_curve_)
     # Without neighbour rows it stays without them.
-    assert ensemble(novelty=True, neighbor_samples=0).fit(X).neighbor_rows_.shape[1] == 0
+    no_rows = ensemble(novelty=True, neighbor_samples=0, error_weight=1.0).fit(X)
+    assert no_rows.neighbor_rows_.shape[1] == 0
 
 
 def test_sample_weight_draws_each_subsample_in_proportion_and_skips_zero_weights():
