@@ -422,6 +422,12 @@ def print_tables(results, datasets, names, seeds) -> int:
     """The ROC-AUC, AP, significance and time tables."""
     if not datasets:
         return 1
+    # A row that ran on no set (MCD when every set is too wide) would leave no
+    # set where every row ran, hence no mean rank.
+    skipped = [m for m in names if not any(m in results[d] for d in datasets)]
+    if skipped:
+        print(f"\nnot run on any set (too slow there): {', '.join(skipped)}")
+        names = [m for m in names if m not in skipped]
     print(f"\n{len(datasets)} datasets\n")
     print("ROC-AUC (test part, mean over seeds)\n")
     print(metric_table(results, datasets, names, "auc"))

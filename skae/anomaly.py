@@ -81,11 +81,11 @@ class AnomalyDetector(OutlierMixin, DocLinkMixin, BaseEstimator):
         Unfitted scikit-learn estimator instance (it is cloned) with ``fit``
         and ``score_samples`` (higher = more normal). ``None`` means
         ``AutoEncoderEnsemble()``: 32 small autoencoders on 256-row
-        subsamples, scored by their robustly normalised reconstruction errors
-        and distances to nearest subsample rows (on the ten ADBench sets it
-        was developed on it beats :class:`~sklearn.ensemble.IsolationForest`;
-        on 25 others its mean ROC-AUC ties PyOD's KNN; see the anomaly
-        benchmark page). Nested parameters work
+        subsamples, scored by the robustly normalised distances of a sample
+        to the rows of eight of those subsamples (their reconstruction
+        errors weigh in with ``estimator__error_weight > 0``; results on
+        ADBench sets against :class:`~sklearn.ensemble.IsolationForest` and
+        PyOD's detectors are on the anomaly benchmark page). Nested parameters work
         with the default too: ``set_params(estimator__n_estimators=64)``.
     contamination : "auto" or float in (0, 0.5], default="auto"
         Expected fraction of outliers in the training data. A float puts
@@ -502,8 +502,9 @@ class AnomalyDetector(OutlierMixin, DocLinkMixin, BaseEstimator):
         feature the model could not reconstruct from the rest. For the
         default :class:`~skae.AutoEncoderEnsemble` they are its
         :meth:`~skae.AutoEncoderEnsemble.feature_errors` (errors on robustly
-        scaled features, averaged over members; they split the
-        reconstruction part of the score). For the skae reconstruction
+        scaled features, averaged over members; its score is set by a
+        neighbour term unless ``error_weight > 0``, when they split the
+        reconstruction part of it). For the skae reconstruction
         families (``AutoEncoder`` and its denoising and sparse variants), the
         mean over features is exactly ``-score_samples``. For other
         estimators (e.g. ``PCA``, whose ``score_samples`` is a Gaussian
