@@ -211,11 +211,13 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
       do not vouch for each other, as they do for the nearest row.
     - The score is the neighbour term alone by default. On 24 ADBench sets
       that no earlier choice had used, adding the reconstruction error with
-      any weight from 1/4 to 1 lowered the mean ROC-AUC (0.749 alone,
-      0.737 to 0.742 with it), and on the ten shipped sets it added 0.002
-      to 0.005; the trained members stay, for ``error_weight > 0`` and for
-      :meth:`feature_errors`, which explains a score by the features the
-      members reconstruct worst.
+      any weight from 1/4 to 1 lowered the mean ROC-AUC (in a prototype:
+      0.749 alone, 0.735 to 0.742 with it), and on nine shipped sets it
+      added 0.001 to 0.005. The trained members stay, for
+      ``error_weight > 0`` and for :meth:`feature_errors`, which shows the
+      features the members reconstruct worst. On image and text embeddings
+      (ADBench's ResNet and BERT features) a nearest-neighbour detector on
+      the raw features is clearly better than this ensemble.
     - Reconstruction error misses anomalies that lie on the learned manifold
       but in a sparse part of it; ``code_density=True`` adds the Mahalanobis
       distance of the code for those. On the benchmark it helped after
