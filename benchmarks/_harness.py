@@ -100,6 +100,17 @@ def mnist_training(epochs: int) -> dict:
     )
 
 
+def sine_waves(n: int = 300, steps: int = 60) -> np.ndarray:
+    """The recurrent benchmarks' synthetic sequences: noisy sines of random frequency,
+    phase and amplitude, shape (n, steps), float64, always the same (seed 0)."""
+    rng = np.random.RandomState(0)
+    t = np.arange(steps)
+    frequency = rng.uniform(0.05, 0.2, (n, 1))
+    phase = rng.uniform(0, 2 * np.pi, (n, 1))
+    amplitude = rng.uniform(0.5, 1.5, (n, 1))
+    return amplitude * np.sin(2 * np.pi * frequency * t + phase) + 0.1 * rng.normal(size=(n, steps))
+
+
 def psnr(A, B) -> float:
     """Peak signal-to-noise ratio in dB of ``A`` against ``B``, for values in [0, 1] (peak 1)."""
     return float(10 * np.log10(1.0 / np.mean((A - B) ** 2)))

@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 import torch
-from _harness import ECG5000, data_missing
+from _harness import ECG5000, data_missing, sine_waves
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
@@ -65,13 +65,7 @@ def ecg(seeds):
 
 
 def sines(seeds):
-    rng = np.random.RandomState(0)
-    n, steps = 300, 60
-    t = np.arange(steps)
-    frequency = rng.uniform(0.05, 0.2, (n, 1))
-    phase = rng.uniform(0, 2 * np.pi, (n, 1))
-    amplitude = rng.uniform(0.5, 1.5, (n, 1))
-    X = amplitude * np.sin(2 * np.pi * frequency * t + phase) + 0.1 * rng.normal(size=(n, steps))
+    X = sine_waves()
     X_train, X_test = X[:200], X[200:]
     pca = PCA(8).fit(X_train)
     pca_mse = np.mean((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2)

@@ -37,7 +37,7 @@ import warnings
 
 import numpy as np
 import torch
-from _harness import ECG5000, data_missing
+from _harness import ECG5000, data_missing, sine_waves
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
@@ -126,14 +126,7 @@ def ecg(sizes, seeds, variants):
 
 
 def sines(sizes, seeds, variants):
-    rng = np.random.RandomState(0)
-    n_all, steps = 300, 60
-    t = np.arange(steps)
-    frequency = rng.uniform(0.05, 0.2, (n_all, 1))
-    phase = rng.uniform(0, 2 * np.pi, (n_all, 1))
-    amplitude = rng.uniform(0.5, 1.5, (n_all, 1))
-    noise = 0.1 * rng.normal(size=(n_all, steps))
-    X = (amplitude * np.sin(2 * np.pi * frequency * t + phase) + noise).astype(np.float32)
+    X = sine_waves().astype(np.float32)
     X_held = X[200:]
     for n in sizes:
         for seed in seeds:
