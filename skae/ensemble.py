@@ -508,9 +508,14 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
         return max(getattr(self, "neighbor_groups_", 1), 1), getattr(self, "error_weight", 1.0)
 
     def _inference_rows(self, net, n_features: int) -> int:
-        """Rows per inference batch: members x rows x width stays bounded."""
-        widest = max(n_features, self.hidden_size, net.neighbors.shape[1])
-        per_row = net.n_members * widest
+        """Rows per inference batch: each row's widest intermediate stays bounded.
+
+        That is the members' layers (members x widest layer) or the distances
+        to the neighbour rows (neighbour members x their rows).
+        """
+        layers = net.n_members * max(n_features, self.hidden_size)
+        neighbors, n_neighbors = net.neighbors.shape[:2]
+        per_row = max(layers, neighbors * n_neighbors)
         return max(1, min(INFERENCE_ROWS, _inference.INFERENCE_BATCH_ELEMENTS // per_row))
 
     def _member_terms(self, net, device, rows, row_ids, own, groups):
@@ -525,9 +530,7 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
 
         def terms(net, batch, ids):
             exclude = None if own is None else own[:, None, :] == ids[None, :, None]
-            err, distance, nearest = net.terms(
-                batch, max(groups, 1), exclude, code_density=code_density
-            )
+            err, distance, nearest = net.terms(batch, groups, exclude, code_density=code_density)
             return torch.stack([err, distance, nearest], dim=-1).transpose(0, 1)
 
         out = batched(
