@@ -52,6 +52,14 @@ MIN_PRODUCT_WIDTH = 16
 # on the development sets 8 members' 256 rows scored as well as 32 members',
 # at a quarter of the cost.
 NEIGHBOR_MEMBERS = 8
+# The neighbour members' feature scalings for each neighbor_scaling (see
+# _neighbor_weights); "mixed" gives the first half of them the first one.
+NEIGHBOR_SCALINGS = {
+    "robust": ("robust",),
+    "capped": ("capped",),
+    "none": ("none",),
+    "mixed": ("capped", "none"),
+}
 # Ridge on each member's code covariance, relative to its mean variance.
 RIDGE = 1e-3
 # The fitted per-member statistics that normalise the three terms of the score.
@@ -111,8 +119,21 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
     neighbor_samples : int, default=256
         Rows of the subsample of each of the first eight members (a random
         part of it, capped at its size: by default all of it) that the
-        neighbour term measures distances to, in the robustly scaled input
-        space. 0 leaves the term out.
+        neighbour term measures distances to (see ``neighbor_scaling``). 0
+        leaves the term out.
+    neighbor_scaling : {"mixed", "robust", "capped", "none"}, default="mixed"
+        The feature scales under which the neighbour term measures
+        distances. ``"robust"``: the robust scaling the members train on
+        (every feature spread alike, see Notes). ``"none"``: the data's own
+        units (centred, one common scale for all features), as
+        nearest-neighbour detectors such as KNN or LOF use them.
+        ``"capped"``: features spread more widely than the median feature
+        (by the robust scale) are brought down to it, the others keep their
+        own units: no unit can dominate, and nearly constant features are
+        not magnified. ``"mixed"``: the first half of the neighbour members
+        measure ``"capped"``, the others ``"none"``. Every choice gives the
+        same score when all features are multiplied by one factor; only
+        ``"robust"`` gives it when each is multiplied by its own.
     neighbor_groups : "auto" or int, default="auto"
         The neighbour rows of a member are split into this many equal groups
         (capped so that each has at least two rows); its neighbour term is
@@ -161,8 +182,12 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
     estimators_samples_ : ndarray of shape (n_estimators, n_subsample)
         Training rows each member was fitted on.
     neighbor_rows_ : ndarray of shape (n_neighbor_members, n_neighbor_rows, n_features)
-        The robustly scaled neighbour rows of the first
-        ``min(8, n_estimators)`` members.
+        The neighbour rows of the first ``min(8, n_estimators)`` members,
+        robustly scaled, then multiplied by the member's ``neighbor_weights_``.
+    neighbor_weights_ : ndarray of shape (n_neighbor_members, n_features)
+        Each neighbour member's factor on each robustly scaled feature: its
+        distances are measured between rows so multiplied (all ones for
+        ``neighbor_scaling="robust"``).
     neighbor_groups_ : int
         Number of groups the neighbour rows of a member are split into (0
         without neighbour rows).
@@ -259,6 +284,7 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
         "trim_fraction": [Interval(Real, 0, 1, closed="left")],
         "neighbor_samples": [Interval(Integral, 0, None, closed="left")],
         "neighbor_groups": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "neighbor_scaling": [StrOptions(set(NEIGHBOR_SCALINGS))],
         "error_weight": [Interval(Real, 0, None, closed="left")],
         "novelty": ["boolean"],
         "code_density": ["boolean"],
@@ -278,6 +304,7 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
         trim_fraction=0.2,
         neighbor_samples=256,
         neighbor_groups="auto",
+        neighbor_scaling="mixed",
         error_weight=0.0,
         novelty=False,
         code_density=False,
@@ -293,6 +320,7 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
         self.trim_fraction = trim_fraction
         self.neighbor_samples = neighbor_samples
         self.neighbor_groups = neighbor_groups
+        self.neighbor_scaling = neighbor_scaling
         self.error_weight = error_weight
         self.novelty = novelty
         self.code_density = code_density
@@ -385,7 +413,8 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
         scaling_rows = X
         if n_rows > MAX_SCALING_ROWS:
             scaling_rows = X[np.sort(draws.choice(n_rows, MAX_SCALING_ROWS, replace=False))]
-        center, scale = _robust_scaling(scaling_rows)
+        center, spread = _robust_scaling(scaling_rows)
+        scale = np.where(spread > 0, spread, 1.0)  # constant features: as they are
         n_sub = min(self._subsample_size(n_samples), n_rows)
         p = None
         if weights is not None:
@@ -406,12 +435,16 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
         if self.novelty and n_neighbors:
             n_neighbors = n_sub
         neighbor_members = min(NEIGHBOR_MEMBERS, self.n_estimators)
+        neighbor_weights = _neighbor_weights(
+            spread, scale, NEIGHBOR_SCALINGS[self.neighbor_scaling], neighbor_members
+        )
         with forked_rng(device):
             torch.manual_seed(seed)
             net = _Members(
                 n_features, self.hidden_size, code_sizes, width, n_neighbors, neighbor_members
             )
             net.init_weights()
+        net.neighbor_weights.copy_(torch.as_tensor(neighbor_weights))
         net.to(device)
         X_sub = rows[samples.ravel()].reshape(*samples.shape, n_features)
         X_sub = to_device(X_sub, device)  # (members, rows, features)
@@ -428,7 +461,7 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
             net.set_code_statistics(X_sub)
         # The subsamples are in random order: each member's first rows are a
         # random part of its subsample.
-        net.neighbors.copy_(X_sub[:neighbor_members, :n_neighbors])
+        net.neighbors.copy_(X_sub[:neighbor_members, :n_neighbors] * net.neighbor_weights[:, None])
         del X_sub
         net.requires_grad_(False)
         # Each member's scores on (a uniform sample of) the training data set
@@ -454,6 +487,7 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
         self.code_means_ = net.code_mean.cpu().numpy()[:, 0]
         self.code_precisions_ = net.code_precision.cpu().numpy()
         self.neighbor_rows_ = net.neighbors.cpu().numpy()
+        self.neighbor_weights_ = neighbor_weights
         self.neighbor_groups_ = groups
         self.error_median_, self.error_mad_ = _median_mad(terms[0])
         self.distance_median_, self.distance_mad_ = _median_mad(terms[1])
@@ -494,6 +528,8 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
                 self.code_means_,
                 self.code_precisions_,
                 self.neighbor_rows_,
+                # Ensembles fitted before neighbor_scaling: the robust scaling.
+                getattr(self, "neighbor_weights_", None),
             ).to(device)
             cache.module.requires_grad_(False)
             cache.device = device
@@ -672,7 +708,8 @@ class _MembersCache:
 def _robust_scaling(X) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature median and robust scale ``max(IQR / 1.349, 0.1 * std)``.
 
-    A sparse ``X`` is densified a block of columns at a time.
+    The scale is 0 for constant features. A sparse ``X`` is densified a
+    block of columns at a time.
     """
     if sp.issparse(X):
         X = X.tocsc()
@@ -684,9 +721,31 @@ def _robust_scaling(X) -> tuple[np.ndarray, np.ndarray]:
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     center = np.median(X, axis=0)
     q1, q3 = np.percentile(X, [25, 75], axis=0)
-    scale = np.maximum((q3 - q1) / IQR_TO_STD, SCALE_FLOOR * X.std(axis=0))
-    scale[scale == 0] = 1.0  # constant features
-    return center, scale
+    return center, np.maximum((q3 - q1) / IQR_TO_STD, SCALE_FLOOR * X.std(axis=0))
+
+
+def _neighbor_weights(spread, scale, scalings, members: int) -> np.ndarray:
+    """Each neighbour member's factors on the robustly scaled features (members, features).
+
+    ``spread`` is the robust scale of each feature (0 if constant), ``scale``
+    the one the features are divided by. The common scale is the median
+    spread of the features that vary: "none" divides every feature by it
+    (the data's own units), "capped" divides each by the larger of its
+    spread and the common scale, "robust" by its own spread. ``scalings``
+    are given to equal consecutive runs of the members.
+    """
+    varying = spread[spread > 0]
+    common = np.median(varying) if len(varying) else 1.0
+    divisors = {
+        "robust": scale,
+        "capped": np.maximum(spread, common),
+        "none": np.full_like(scale, common),
+    }
+    runs = np.array_split(np.arange(members), len(scalings))
+    weights = np.empty((members, len(scale)))
+    for scaling, run in zip(scalings, runs, strict=True):
+        weights[run] = scale / divisors[scaling]
+    return weights.astype(np.float32)
 
 
 class _ScaledRows:
@@ -779,6 +838,9 @@ class _Members(torch.nn.Module):
         # members, for the neighbour term.
         neighbor_members = members if neighbor_members is None else neighbor_members
         self.register_buffer("neighbors", torch.zeros(neighbor_members, n_neighbors, n_features))
+        # Each neighbour member's factors on the features: its distances are
+        # between rows so multiplied (its neighbour rows are stored so).
+        self.register_buffer("neighbor_weights", torch.ones(neighbor_members, n_features))
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -791,7 +853,9 @@ class _Members(torch.nn.Module):
         return self.code_mask.shape[0]
 
     @classmethod
-    def from_arrays(cls, coefs, intercepts, code_sizes, code_means, code_precisions, neighbors):
+    def from_arrays(
+        cls, coefs, intercepts, code_sizes, code_means, code_precisions, neighbors, weights=None
+    ):
         n_features, hidden = coefs[0].shape[1:]
         net = cls(
             n_features, hidden, code_sizes, coefs[1].shape[2], neighbors.shape[1], len(neighbors)
@@ -804,6 +868,8 @@ class _Members(torch.nn.Module):
             net.code_mean.copy_(torch.as_tensor(code_means)[:, None, :])
             net.code_precision.copy_(torch.as_tensor(code_precisions))
             net.neighbors.copy_(torch.as_tensor(neighbors))
+            if weights is not None:
+                net.neighbor_weights.copy_(torch.as_tensor(weights))
         return net
 
     def encode(self, X: torch.Tensor) -> torch.Tensor:
@@ -870,21 +936,25 @@ class _Members(torch.nn.Module):
         (members, rows, neighbours), if given, marks pairs that do not count
         (a training row and itself). Returns (neighbour members, rows).
         """
-        # |x - r|^2 = |x|^2 + (|r|^2 - 2 x.r): the bracket is one matrix
-        # product of [x, 1] with every member's [-2r, |r|^2] side by side, and
-        # |x|^2 is added after the min.
+        # A member with feature factors w measures |w x - r|^2 (its rows r
+        # are stored multiplied) = |w x|^2 + (|r|^2 - 2 x.(w r)): the bracket is
+        # one matrix product of [x, 1] with every member's [-2 w r, |r|^2] side
+        # by side, and |w x|^2 (one product of x^2 with the w^2) is added after
+        # the min.
         members, n_neighbors, n_features = self.neighbors.shape
         size = n_neighbors // groups
         neighbors = self.neighbors[:, : groups * size]
         own_norms = (neighbors * neighbors).sum(2, keepdim=True)
-        weights = torch.cat([-2 * neighbors, own_norms], dim=2)  # (members, neighbours, f + 1)
+        factors = self.neighbor_weights[:, None, :]
+        weights = torch.cat([-2 * neighbors * factors, own_norms], dim=2)  # (m, neighbours, f + 1)
         weights = weights.permute(2, 0, 1).reshape(n_features + 1, members * groups * size)
         ones = torch.ones(X.shape[0], 1, dtype=X.dtype, device=X.device)
         partial = (torch.cat([X, ones], dim=1) @ weights).view(-1, members, groups, size)
         if exclude is not None:
             exclude = exclude[:, :, : groups * size].transpose(0, 1)
             partial = partial.masked_fill(exclude.view(partial.shape), float("inf"))
-        nearest = partial.amin(3) + (X * X).sum(1)[:, None, None]  # (rows, members, groups)
+        own = (X * X) @ (self.neighbor_weights * self.neighbor_weights).t()  # (rows, members)
+        nearest = partial.amin(3) + own[:, :, None]  # (rows, members, groups)
         return nearest.clamp_min(0).sqrt().mean(2).t()
 
     def terms(self, X: torch.Tensor, groups: int = 1, exclude=None, *, code_density: bool = True):

@@ -66,18 +66,27 @@ def test_feature_errors_split_the_reconstruction_score():
     np.testing.assert_allclose(total, total[0], rtol=1e-4, atol=1e-4)
 
 
-def test_scores_do_not_depend_on_feature_scale():
+@pytest.mark.parametrize("scaling", ["robust", "capped", "none", "mixed"])
+def test_scores_do_not_depend_on_a_common_unit_or_shift(scaling):
+    X = blob_with_outliers(4)
+    a = ensemble(neighbor_scaling=scaling).fit(X).score_samples(X)
+    b = ensemble(neighbor_scaling=scaling).fit(1e3 * X - 7).score_samples(1e3 * X - 7)
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+
+
+def test_only_robust_neighbour_scaling_ignores_each_features_own_unit():
     X = blob_with_outliers(4)
     scaled = X * np.array([1e3, 1e-2, 1, 5, 1e4, 0.1]) + 7
-    a = ensemble().fit(X).score_samples(X)
-    b = ensemble().fit(scaled).score_samples(scaled)
-    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
-    c = (
-        ensemble()
-        .fit(StandardScaler().fit_transform(X))
-        .score_samples(StandardScaler().fit_transform(X))
-    )
-    np.testing.assert_allclose(a, c, rtol=1e-3, atol=1e-3)
+    standard = StandardScaler().fit_transform(X)
+    robust = [ensemble(neighbor_scaling="robust").fit(Z).score_samples(Z) for Z in (X, scaled)]
+    np.testing.assert_allclose(robust[0], robust[1], rtol=1e-3, atol=1e-3)
+    for scaling in ("capped", "none", "mixed"):
+        a, b = (ensemble(neighbor_scaling=scaling).fit(Z).score_samples(Z) for Z in (X, scaled))
+        assert np.abs(a - b).max() > 0.1
+    # Standardised features are one unit: the scalings then differ only in
+    # the spread they give each (the scores differ, but little).
+    c = ensemble(neighbor_scaling="robust").fit(standard).score_samples(standard)
+    np.testing.assert_allclose(robust[0], c, rtol=1e-3, atol=1e-3)
 
 
 def test_trimmed_loss_ignores_the_worst_rows():
@@ -291,7 +300,9 @@ def grouped_neighbour_term(fitted, X):
     groups = fitted.neighbor_groups_
     size = n_rows // groups
     rows = fitted.neighbor_rows_[:, : groups * size].reshape(members, groups, size, -1)
-    gaps = scaled[None, :, None, None, :] - rows[:, None]  # (members, X rows, groups, size, f)
+    # Each member's rows X in its own feature scales: (members, X rows, 1, 1, f).
+    own = (scaled[None] * fitted.neighbor_weights_[:, None])[:, :, None, None]
+    gaps = own - rows[:, None]  # (members, X rows, groups, size, f)
     nearest = np.sqrt((gaps**2).sum(-1)).min(-1).mean(-1)  # (members, X rows)
     median, mad = fitted.neighbor_median_[:, None], fitted.neighbor_mad_[:, None]
     return ((nearest - median) / mad).mean(0)
@@ -318,9 +329,8 @@ def test_neighbour_rows_are_the_first_members_whole_subsamples():
     fitted = ensemble(n_estimators=10, max_samples=100).fit(X)
     assert fitted.neighbor_rows_.shape == (8, 100, 6)
     scaled = np.clip((X - fitted.center_) / fitted.scale_, -1e6, 1e6)
-    np.testing.assert_allclose(
-        fitted.neighbor_rows_, scaled[fitted.estimators_samples_[:8]], rtol=1e-5, atol=1e-5
-    )
+    expected = scaled[fitted.estimators_samples_[:8]] * fitted.neighbor_weights_[:, None]
+    np.testing.assert_allclose(fitted.neighbor_rows_, expected, rtol=1e-5, atol=1e-5)
     # "auto" groups: 8 in unlabelled data, 1 (the nearest row) with novelty=True;
     # capped so that every group keeps two rows.
     assert fitted.neighbor_groups_ == 8
@@ -392,3 +402,34 @@ def test_sample_weight_draws_each_subsample_in_proportion_and_skips_zero_weights
     assert np.array_equal(plain.estimators_samples_, equal.estimators_samples_)
     with pytest.raises(ValueError, match="one weight per sample"):
         AutoEncoderEnsemble(n_estimators=2, max_iter=2).fit(X, sample_weight=np.ones(3))
+
+
+def test_neighbour_weights_give_each_scaling_its_feature_scales():
+    # Feature spreads 1, 2, 4, 8, 100 and a constant feature: the median
+    # spread of the varying ones is 4.
+    rng = np.random.RandomState(15)
+    spreads = np.array([1.0, 2.0, 4.0, 8.0, 100.0, 0.0])
+    X = rng.normal(size=(2000, 6)) * spreads + 3.0
+    for scaling, divisors in (
+        ("robust", spreads),
+        ("none", np.full(6, 4.0)),
+        ("capped", np.maximum(spreads, 4.0)),
+    ):
+        fitted = ensemble(neighbor_scaling=scaling).fit(X)
+        # A member measures its distances on (x - center) * weight: in units
+        # of the divisors (a constant feature keeps its own units as "robust").
+        unit = np.where(spreads > 0, fitted.scale_, 1.0) / fitted.neighbor_weights_[0]
+        expected = np.where(spreads > 0, divisors, {"robust": 1.0}.get(scaling, 4.0))
+        np.testing.assert_allclose(unit, expected, rtol=0.1)
+    mixed = ensemble(neighbor_scaling="mixed").fit(X).neighbor_weights_
+    capped = ensemble(neighbor_scaling="capped").fit(X).neighbor_weights_[0]
+    none = ensemble(neighbor_scaling="none").fit(X).neighbor_weights_[0]
+    np.testing.assert_allclose(mixed, np.stack([capped] * 3 + [none] * 3))
+
+
+def test_ensembles_fitted_before_neighbour_scaling_score_with_the_robust_scaling():
+    X = blob_with_outliers(16)
+    robust = ensemble(neighbor_scaling="robust").fit(X)
+    old = pickle.loads(pickle.dumps(robust))
+    del old.neighbor_weights_, old.neighbor_scaling
+    np.testing.assert_array_equal(old.score_samples(X), robust.score_samples(X))
