@@ -66,7 +66,7 @@ def test_feature_errors_split_the_reconstruction_score():
     np.testing.assert_allclose(total, total[0], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("scaling", ["robust", "capped", "none", "mixed"])
+@pytest.mark.parametrize("scaling", ["robust", "none", "mixed"])
 def test_scores_do_not_depend_on_a_common_unit_or_shift(scaling):
     X = blob_with_outliers(4)
     a = ensemble(neighbor_scaling=scaling).fit(X).score_samples(X)
@@ -80,7 +80,7 @@ def test_only_robust_neighbour_scaling_ignores_each_features_own_unit():
     standard = StandardScaler().fit_transform(X)
     robust = [ensemble(neighbor_scaling="robust").fit(Z).score_samples(Z) for Z in (X, scaled)]
     np.testing.assert_allclose(robust[0], robust[1], rtol=1e-3, atol=1e-3)
-    for scaling in ("capped", "none", "mixed"):
+    for scaling in ("none", "mixed"):
         a, b = (ensemble(neighbor_scaling=scaling).fit(Z).score_samples(Z) for Z in (X, scaled))
         assert np.abs(a - b).max() > 0.1
     # Standardised features are one unit: the scalings then differ only in
@@ -410,21 +410,16 @@ def test_neighbour_weights_give_each_scaling_its_feature_scales():
     rng = np.random.RandomState(15)
     spreads = np.array([1.0, 2.0, 4.0, 8.0, 100.0, 0.0])
     X = rng.normal(size=(2000, 6)) * spreads + 3.0
-    for scaling, divisors in (
-        ("robust", spreads),
-        ("none", np.full(6, 4.0)),
-        ("capped", np.maximum(spreads, 4.0)),
-    ):
+    for scaling, divisors in (("robust", spreads), ("none", np.full(6, 4.0))):
         fitted = ensemble(neighbor_scaling=scaling).fit(X)
         # A member measures its distances on (x - center) * weight: in units
         # of the divisors (a constant feature keeps its own units as "robust").
         unit = np.where(spreads > 0, fitted.scale_, 1.0) / fitted.neighbor_weights_[0]
-        expected = np.where(spreads > 0, divisors, {"robust": 1.0}.get(scaling, 4.0))
+        expected = np.where(spreads > 0, divisors, 1.0 if scaling == "robust" else 4.0)
         np.testing.assert_allclose(unit, expected, rtol=0.1)
     mixed = ensemble(neighbor_scaling="mixed").fit(X).neighbor_weights_
-    capped = ensemble(neighbor_scaling="capped").fit(X).neighbor_weights_[0]
     none = ensemble(neighbor_scaling="none").fit(X).neighbor_weights_[0]
-    np.testing.assert_allclose(mixed, np.stack([capped] * 3 + [none] * 3))
+    np.testing.assert_allclose(mixed, np.stack([np.ones(6)] * 3 + [none] * 3))
 
 
 def test_ensembles_fitted_before_neighbour_scaling_score_with_the_robust_scaling():
