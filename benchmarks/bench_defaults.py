@@ -25,6 +25,12 @@ absent is skipped with a message):
   sets of 12,500 rows: ``lowrank`` (64 features, rank 16 with a decaying
   spectrum, plus noise) and ``swissroll`` (a swiss roll lifted to 32 features
   by a fixed random ``tanh`` layer, plus noise). Dense MLP (the default).
+  A size above the 10,000 training rows those sets leave (e.g. 100,000 or
+  1,000,000, with ``--max-rows`` raised) gets a synthetic set of its own,
+  drawn by the same recipe and seed with just enough rows that the split
+  below leaves that many training rows (so its test set is 20% of its rows);
+  it is a different draw, not an extension of the 12,500 rows, and sizes up
+  to 10,000 are unchanged. The real sources stay at the rows they have.
 * ``images``: MNIST, the harness's 8000/2000 split, as (n, 28, 28) arrays,
   with ``Convolutional2D()``.
 * ``signals``: ECG5000 beats (500 x 140, all classes) as (n, 140) signals
@@ -52,6 +58,9 @@ Usage (from the project root)::
     # the full study (hours on a 2-core CPU):
     PYTHONPATH=. python benchmarks/bench_defaults.py --kinds all --families all \\
         --sizes 50 200 1000 10000 --max-rows 10000
+    # large synthetic tables (lowrank, swissroll only):
+    PYTHONPATH=. python benchmarks/bench_defaults.py --kinds tables --families all \\
+        --sizes 100000 1000000 --max-rows 1000000
 """
 
 from __future__ import annotations
@@ -132,11 +141,23 @@ LEARNED_NOTHING = 0.9  # model MSE >= this x the mean predictor's
 # ------------------------------------------------------------------- data
 
 
+def n_test_of(n_rows):
+    return max(200, int(round(0.2 * n_rows)))
+
+
 def split(n_rows, seed):
     """Shuffled indices: (training pool, test), test = 20% or at least 200 rows."""
     order = np.random.RandomState(seed).permutation(n_rows)
-    n_test = max(200, int(round(0.2 * n_rows)))
+    n_test = n_test_of(n_rows)
     return order[n_test:], order[:n_test]
+
+
+def rows_for(n_train):
+    """The fewest rows whose split leaves ``n_train`` training rows."""
+    n_rows = math.ceil(n_train / 0.8)
+    while n_rows - n_test_of(n_rows) < n_train:
+        n_rows += 1
+    return n_rows
 
 
 def lowrank(seed, n_rows=12_500, n_features=64, rank=16, noise=0.1):
@@ -156,8 +177,16 @@ def swissroll(seed, n_rows=12_500, n_features=32, noise=0.05):
     return X.astype(np.float32)
 
 
-def table_sources(seed):
-    """(name, X_pool, X_test) of each table source."""
+SYNTHETIC_ROWS = 12_500  # the synthetic tables' rows for sizes up to their pool (10,000)
+
+
+def table_sources(seed, sizes=()):
+    """(name, X_pool, X_test) of each table source.
+
+    A synthetic source gets one more entry per size in ``sizes`` above the
+    pool of its ``SYNTHETIC_ROWS`` rows: a set of ``rows_for(size)`` rows drawn
+    by the same recipe, as (name, X_pool, X_test, [size]), run at that size only.
+    """
     sources = []
     X = (load_digits().data / 16).astype(np.float32)
     pool, test = split(len(X), seed)
@@ -167,10 +196,15 @@ def table_sources(seed):
     mean, std = X[pool].mean(0), X[pool].std(0)
     X = ((X - mean) / std).astype(np.float32)
     sources.append(("breast_cancer", X[pool], X[test]))
+    n_base = SYNTHETIC_ROWS - n_test_of(SYNTHETIC_ROWS)
     for name, make in (("lowrank", lowrank), ("swissroll", swissroll)):
-        X = make(seed)
+        X = make(seed, n_rows=SYNTHETIC_ROWS)
         pool, test = split(len(X), seed)
         sources.append((name, X[pool], X[test]))
+        for size in sorted(s for s in sizes if s > n_base):
+            X = make(seed, n_rows=rows_for(size))
+            pool, test = split(len(X), seed)
+            sources.append((name, X[pool], X[test], [size]))
     return sources
 
 
@@ -202,10 +236,13 @@ def sms(seed):
     return vec.transform(texts[pool]).tocsr(), vec.transform(texts[test]).tocsr()
 
 
-def sources_of(kind, seed):
-    """(name, X_pool, X_test) of each source of ``kind``, or None when its data is absent."""
+def sources_of(kind, seed, sizes=()):
+    """(name, X_pool, X_test) of each source of ``kind``, or None when its data is absent.
+
+    An entry may carry a fourth item, the only sizes it runs (see ``table_sources``).
+    """
     if kind == "tables":
-        return table_sources(seed)
+        return table_sources(seed, sizes)
     if kind == "images":
         if data_missing(MNIST):
             return None
@@ -314,7 +351,7 @@ def fmt(value):
 
 def run_kind(kind, families, sizes, seed):
     """Print the kind's table row by row; return its summary counts."""
-    sources = sources_of(kind, seed)
+    sources = sources_of(kind, seed, sizes)
     if sources is None:
         return None
     families = [f for f in KIND_FAMILIES[kind] if f in families]
@@ -331,9 +368,10 @@ def run_kind(kind, families, sizes, seed):
     print(f"\n### {kind} ({arch_text})\n", flush=True)
     print(table_header(COLUMNS, ALIGN), flush=True)
     counts, messages = Counter(), Counter()
-    for name, X_pool, X_test in sources:
+    for name, X_pool, X_test, *only in sources:
         n_pool = len(X_pool) if isinstance(X_pool, list) else X_pool.shape[0]
-        for n in [s for s in sizes if s <= n_pool]:
+        own_sizes = only[0] if only else sizes
+        for n in [s for s in sizes if s <= n_pool and s in own_sizes]:
             X_train = X_pool[:n]
             pca_mse, mean_mse, k = baselines(X_train, X_test, seed)
             for family in families:
