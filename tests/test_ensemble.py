@@ -83,8 +83,7 @@ def test_only_robust_neighbour_scaling_ignores_each_features_own_unit():
     for scaling in ("none", "mixed"):
         a, b = (ensemble(neighbor_scaling=scaling).fit(Z).score_samples(Z) for Z in (X, scaled))
         assert np.abs(a - b).max() > 0.1
-    # Standardised features are one unit: the scalings then differ only in
-    # the spread they give each (the scores differ, but little).
+    # Nor does standardising the features first change the robust scores.
     c = ensemble(neighbor_scaling="robust").fit(standard).score_samples(standard)
     np.testing.assert_allclose(robust[0], c, rtol=1e-3, atol=1e-3)
 
@@ -414,7 +413,7 @@ def test_neighbour_weights_give_each_scaling_its_feature_scales():
         fitted = ensemble(neighbor_scaling=scaling).fit(X)
         # A member measures its distances on (x - center) * weight: in units
         # of the divisors (a constant feature keeps its own units as "robust").
-        unit = np.where(spreads > 0, fitted.scale_, 1.0) / fitted.neighbor_weights_[0]
+        unit = fitted.scale_ / fitted.neighbor_weights_[0]  # scale_ is 1 if constant
         expected = np.where(spreads > 0, divisors, 1.0 if scaling == "robust" else 4.0)
         np.testing.assert_allclose(unit, expected, rtol=0.1)
     mixed = ensemble(neighbor_scaling="mixed").fit(X).neighbor_weights_
