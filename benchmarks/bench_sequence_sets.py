@@ -28,6 +28,11 @@ Rows, all with their defaults but ``random_state`` and ``device="cpu"``:
   different lengths first resampled linearly to the median length of the
   class's training rows).
 
+Two more rows run only when named in ``--models``: encoder variants tried for
+the recurrent default, ``bidirectional`` (``Recurrent(bidirectional=True)``)
+and ``stem-bidirectional`` (``ConvStemRecurrent`` of
+``bench_recurrent_small.py``, sets of one length only).
+
 No preprocessing is added: the series go in as the files give them, as a user
 would pass them. skae does not standardise its input (most univariate UCR
 sets are z-normalised per series by their authors; BasicMotions,
@@ -63,6 +68,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _harness import markdown_table
+from bench_recurrent_small import ConvStemRecurrent
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
@@ -132,6 +138,11 @@ def as_sequences(series):
         return list(series)
     X = np.stack(series)  # (n, time, dims)
     return X[:, :, 0] if X.shape[2] == 1 else X
+
+
+def as_fixed_sequences(series):
+    """As :func:`as_sequences`; None for ragged sets (a network that ignores padding)."""
+    return None if len({len(s) for s in series}) > 1 else as_sequences(series)
 
 
 def as_signals(series):
@@ -205,6 +216,19 @@ def models():
             lambda s: AutoEncoder(architecture=PooledSequence(), random_state=s, device="cpu"),
             as_sequences,
         ),
+        # Encoder variants tried for the recurrent default (not defaults):
+        "AutoEncoder(Recurrent(bidirectional=True))": skae_row(
+            lambda s: AutoEncoder(
+                architecture=Recurrent(bidirectional=True), random_state=s, device="cpu"
+            ),
+            as_sequences,
+        ),
+        "AutoEncoder(ConvStemRecurrent(bidirectional=True))": skae_row(
+            lambda s: AutoEncoder(
+                architecture=ConvStemRecurrent(bidirectional=True), random_state=s, device="cpu"
+            ),
+            as_fixed_sequences,
+        ),
         "PCA(8) error, flattened": pca_row,
         "IsolationForest, flattened": iforest_row,
     }
@@ -217,7 +241,11 @@ SHORT = {
     "pooled": "AutoEncoder(PooledSequence())",
     "pca": "PCA(8) error, flattened",
     "iforest": "IsolationForest, flattened",
+    "bidirectional": "AutoEncoder(Recurrent(bidirectional=True))",
+    "stem-bidirectional": "AutoEncoder(ConvStemRecurrent(bidirectional=True))",
 }
+# The rows of the check; the others are variants tried for the recurrent default.
+CHECK = ["recurrent", "ae-recurrent", "conv1d", "pooled", "pca", "iforest"]
 
 
 # ------------------------------------------------------------------- runs
@@ -341,7 +369,7 @@ def main(argv=None):
     parser.add_argument("--sets", nargs="+", default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--max-classes", type=int, default=5)
-    parser.add_argument("--models", nargs="+", choices=list(SHORT), default=list(SHORT))
+    parser.add_argument("--models", nargs="+", choices=list(SHORT), default=CHECK)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     rows = [SHORT[m] for m in args.models]
