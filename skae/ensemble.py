@@ -90,8 +90,12 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_estimators : int, default=32
-        Number of autoencoders.
+    n_estimators : int, default=8
+        Number of autoencoders. The default score reads the neighbour rows
+        of the first eight only, so more members change it only through
+        ``error_weight > 0`` or ``code_density=True``, and make
+        :meth:`feature_errors` an average over more members, at a cost
+        proportional to their number (most of the fit's time on wide data).
     max_samples : "auto", int or float, default="auto"
         Rows in each member's subsample, drawn without replacement:
         ``"auto"`` is ``min(256, n_samples)``, an int is capped at
@@ -295,7 +299,7 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
 
     def __init__(
         self,
-        n_estimators=32,
+        n_estimators=8,
         *,
         max_samples="auto",
         max_components="auto",

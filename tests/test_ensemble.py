@@ -337,6 +337,25 @@ def test_neighbour_rows_are_the_first_members_whole_subsamples():
     assert ensemble(max_samples=10, neighbor_groups=8).fit(X).neighbor_groups_ == 5
 
 
+@pytest.mark.parametrize("novelty", [False, True])
+def test_members_beyond_the_eighth_leave_the_default_score_alone(novelty):
+    # The default score reads the first eight members' neighbour rows only, so
+    # the default n_estimators=8 scores as 32 members do (their subsamples are
+    # drawn first); with error_weight > 0 the extra members enter the score.
+    X = blob_with_outliers(14)
+    eight = AutoEncoderEnsemble(random_state=0, device="cpu", novelty=novelty).fit(X)
+    more = AutoEncoderEnsemble(n_estimators=32, random_state=0, device="cpu", novelty=novelty)
+    more.fit(X)
+    assert eight.n_estimators == 8 and eight.estimators_samples_.shape[0] == 8
+    np.testing.assert_array_equal(eight.neighbor_rows_, more.neighbor_rows_)
+    np.testing.assert_allclose(eight.score_samples(X), more.score_samples(X), rtol=1e-6)
+    mixed = dict(error_weight=1.0, random_state=0, device="cpu", novelty=novelty)
+    assert not np.allclose(
+        AutoEncoderEnsemble(**mixed).fit(X).score_samples(X),
+        AutoEncoderEnsemble(n_estimators=32, **mixed).fit(X).score_samples(X),
+    )
+
+
 def test_groups_make_the_neighbour_term_robust_to_a_small_cluster_of_anomalies():
     # 5 identical far rows in the training data: each is the others' nearest
     # neighbour, so one group (the nearest row) sees them as normal; among
