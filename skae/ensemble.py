@@ -24,8 +24,10 @@ from ._training import transaction
 
 # Robust scale = IQR / 1.349, which is the standard deviation for Gaussian
 # data; it may not fall below this fraction of the standard deviation, so a
-# feature whose IQR is (nearly) zero (mostly one value) is magnified at most
-# tenfold rather than without bound.
+# feature whose IQR is nearly zero is magnified at most tenfold rather than
+# without bound. A feature whose IQR is exactly zero (one value on at least
+# half of its rows: a one-hot column, a mostly-zero embedding unit) has no
+# dense core to spread out, and is scaled by its standard deviation.
 SCALE_FLOOR = 0.1
 IQR_TO_STD = 1.349
 # Scaled inputs are clipped here: far beyond any inlier, and small enough that
@@ -218,13 +220,16 @@ class AutoEncoderEnsemble(DocLinkMixin, BaseEstimator):
       start; an average over members with varied code sizes, each normalised
       robustly (median, MAD) so that no member dominates, is stable.
     - Inputs are scaled per feature by the median and the robust scale
-      ``max(IQR / 1.349, 0.1 * std)``. On skewed features (e.g. lab values)
-      the IQR spreads out the dense core of the data, where anomalies hide
-      from a scale set by the tails. The members train on this scaling; the
-      neighbour term uses it with ``neighbor_scaling="robust"`` (see below).
-      Beyond 20,000 training rows both come
-      from a uniform sample of 20,000 (their standard errors are then under
-      1% of the spread).
+      ``max(IQR / 1.349, 0.1 * std)``, or the std where the IQR is 0. On
+      skewed features (e.g. lab values) the IQR spreads out the dense core
+      of the data, where anomalies hide from a scale set by the tails; a
+      feature that takes one value on half of its rows or more (a one-hot
+      column, a mostly-zero embedding unit) has no such core, and the tenth
+      of its std would magnify its rare values tenfold over other features.
+      The members train on this scaling; the neighbour term uses it with
+      ``neighbor_scaling="robust"`` (see below). Beyond 20,000 training rows
+      both come from a uniform sample of 20,000 (their standard errors are
+      then under 1% of the spread).
     - Reconstruction error misses anomalies that lie on the learned manifold
       but far from any data (between clusters); a subsampled
       nearest-neighbour ensemble catches those. Its distance is averaged
@@ -713,8 +718,8 @@ class _MembersCache:
 def _robust_scaling(X) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature median and robust scale ``max(IQR / 1.349, 0.1 * std)``.
 
-    The scale is 0 for constant features. A sparse ``X`` is densified a
-    block of columns at a time.
+    Where the IQR is 0 the scale is the std (0 for constant features). A
+    sparse ``X`` is densified a block of columns at a time.
     """
     if sp.issparse(X):
         X = X.tocsc()
@@ -726,7 +731,8 @@ def _robust_scaling(X) -> tuple[np.ndarray, np.ndarray]:
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     center = np.median(X, axis=0)
     q1, q3 = np.percentile(X, [25, 75], axis=0)
-    return center, np.maximum((q3 - q1) / IQR_TO_STD, SCALE_FLOOR * X.std(axis=0))
+    iqr, std = q3 - q1, X.std(axis=0)
+    return center, np.where(iqr > 0, np.maximum(iqr / IQR_TO_STD, SCALE_FLOOR * std), std)
 
 
 def _neighbor_weights(spread, scale, scalings, members: int) -> np.ndarray:

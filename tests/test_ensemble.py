@@ -440,6 +440,27 @@ def test_neighbour_weights_give_each_scaling_its_feature_scales():
     np.testing.assert_allclose(mixed, np.stack([np.ones(6)] * 3 + [none] * 3))
 
 
+def test_robust_scale_is_the_iqr_floored_at_a_tenth_of_the_std_or_the_std_where_iqr_is_0():
+    rng = np.random.RandomState(17)
+    n = 4000
+    gaussian = rng.normal(scale=2.0, size=n)  # IQR / 1.349 = std = 2
+    heavy = rng.standard_t(1, size=n)  # IQR / 1.349 ~ 1.48, far below its std: floored
+    one_hot = (rng.uniform(size=n) < 0.1).astype(float)  # 0 on 90% of the rows: IQR 0
+    sparse_unit = np.where(rng.uniform(size=n) < 0.2, rng.exponential(5.0, size=n), 0.0)
+    constant = np.full(n, 7.0)
+    X = np.column_stack([gaussian, heavy, one_hot, sparse_unit, constant])
+    center, scale = ensemble_module._robust_scaling(X)
+    np.testing.assert_allclose(center, np.median(X, axis=0))
+    assert scale[0] == pytest.approx(2.0, rel=0.05)
+    q1, q3 = np.percentile(heavy, [25, 75])
+    assert scale[1] == pytest.approx(max((q3 - q1) / 1.349, 0.1 * heavy.std()))
+    # Where the IQR is 0 the scale is the std itself, not a tenth of it.
+    np.testing.assert_allclose(scale[2:4], X[:, 2:4].std(axis=0))
+    assert scale[4] == 0.0
+    fitted = ensemble().fit(X)
+    np.testing.assert_allclose(fitted.scale_, np.where(scale > 0, scale, 1.0), rtol=1e-6)
+
+
 def test_ensembles_fitted_before_neighbour_scaling_score_with_the_robust_scaling():
     X = blob_with_outliers(16)
     robust = ensemble(neighbor_scaling="robust").fit(X)
