@@ -80,9 +80,9 @@ class AnomalyDetector(OutlierMixin, DocLinkMixin, BaseEstimator):
     estimator : estimator object, default=None
         Unfitted scikit-learn estimator instance (it is cloned) with ``fit``
         and ``score_samples`` (higher = more normal). ``None`` means
-        ``AutoEncoderEnsemble()``: 32 small autoencoders on 256-row
+        ``AutoEncoderEnsemble()``: 8 small autoencoders on 256-row
         subsamples, scored by the robustly normalised distances of a sample
-        to the rows of eight of those subsamples (their reconstruction
+        to the rows of those subsamples (their reconstruction
         errors weigh in with ``estimator__error_weight > 0``; results on
         ADBench sets against :class:`~sklearn.ensemble.IsolationForest` and
         PyOD's detectors are on the anomaly benchmark page). Nested parameters work
