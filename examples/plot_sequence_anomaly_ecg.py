@@ -11,7 +11,7 @@ them, and ``timestep_errors`` shows *where* in a beat the reconstruction fails.
 
 The data are the ECG5000 heartbeats in ``../shared/data`` when that folder is
 present (class 1 = normal); otherwise synthetic ECG-like beats with a widened,
-shifted spike stand in.
+shifted spike stand in, z-normalised per beat as the ECG5000 beats are.
 """
 
 # %%
@@ -40,7 +40,10 @@ else:
         width = 0.02 + 0.03 * anomalous
         spike = 4 * np.exp(-((t - center) ** 2) / (2 * width**2))
         wave = 0.8 * np.exp(-((t - 0.7) ** 2) / 0.005)
-        return (spike + wave - 0.5 + rng.normal(0, 0.1, (n, 140))).astype(np.float32)
+        x = spike + wave + rng.normal(0, 0.1, (n, 140))
+        # z-normalised per beat, as the ECG5000 beats are.
+        x = (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, keepdims=True)
+        return x.astype(np.float32)
 
     X = np.vstack([beats(290, 0), beats(210, 1)])
     is_anomaly = np.r_[np.zeros(290, bool), np.ones(210, bool)]

@@ -245,6 +245,10 @@ class BaseAutoEncoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, DocLinkMi
     # error, comparable with the mean predictor's (see make_net).
     _loss_is_mse = True
 
+    # Whether the squared reconstruction error measures what the model learns,
+    # so that the end-of-fit check may compare it with the mean predictor's.
+    _squared_error_shows_learning = True
+
     def _loss_scale(self, reference: float | None) -> float:
         """The scale ``tol`` is relative to: the mean predictor's error on the data.
 

@@ -237,7 +237,7 @@ def make_net(
         "convergence_check": ConvergenceCheck(
             est.max_iter,
             advice,
-            errors=est._errors,
+            errors=est._errors if est._squared_error_shows_learning else None,
             reference=reference,
             rows=batch_size,
             advice_learn=est._learning_advice(batch_size),

@@ -62,6 +62,10 @@ class AutoEncoder(BaseAutoEncoder):
         row ``x`` is the multinomial negative log-likelihood
         ``-sum_j x_j log p_j``, which weighs the few words a document has
         instead of the thousands of zeros a squared error averages over.
+        A multinomial fit is not checked for having learned almost nothing
+        (that check compares squared errors, which this loss does not
+        minimise: on TF-IDF rows a model whose codes classify better than
+        LSA's can reconstruct them no closer than the mean row).
     architecture : Architecture or None, default=None
         The network, from :mod:`skae.architectures`: :class:`~skae.architectures.MLP`,
         :class:`~skae.architectures.Convolutional2D` (images),
@@ -234,6 +238,10 @@ class AutoEncoder(BaseAutoEncoder):
                 f"TF-IDF); got a minimum of {minimum:.3g}. Use "
                 "loss='squared_error' for signed data."
             )
+
+    @property
+    def _squared_error_shows_learning(self) -> bool:
+        return self.loss != "multinomial"
 
     def _build_module(self, input_shape):
         if self.loss == "multinomial":

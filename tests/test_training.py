@@ -828,6 +828,18 @@ def test_a_fit_that_learned_nothing_warns_what_to_change(X_120x6):
         AutoEncoder(2, **params).fit(X_120x6 + 10.0)
 
 
+def test_the_learned_nothing_check_skips_the_multinomial_loss():
+    # The same untrained fit warns with the squared error; the multinomial
+    # model is not judged by a squared error it does not minimise.
+    counts = np.random.RandomState(2).poisson(1.0, size=(120, 6)).astype(float)
+    params = {**FAST, "max_iter": 1, "learning_rate_init": 1e-7, "tol": None}
+    with pytest.warns(ConvergenceWarning, match="learned almost nothing"):
+        AutoEncoder(2, **params).fit(counts + 10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        AutoEncoder(2, loss="multinomial", **params).fit(counts + 10.0)
+
+
 def test_a_fit_that_learned_does_not_warn():
     X = np.random.RandomState(0).normal(size=(200, 2)) @ np.random.RandomState(1).normal(
         size=(2, 8)
