@@ -108,7 +108,8 @@ for name, reducer in reducers.items():
         ).fit(X_train, y_train)
     pred = pipe.predict(X_test)
     results[name] = (np.mean(pred == y_test), f1_score(y_test, pred))
-    warned = "; its fit warned: learned almost nothing" if caught else ""
+    learned_nothing = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    warned = "; its fit warned: learned almost nothing" if learned_nothing else ""
     print(
         f"{name.replace(chr(10), ' '):30s} accuracy {results[name][0]:.3f}  "
         f"F1 (spam) {results[name][1]:.3f}{warned}"
