@@ -13,8 +13,8 @@ the same code size, and then, trained on normal messages ("ham") only, scores
 spam as the anomaly.
 
 The data are the SMS Spam Collection in ``../shared/data`` when that folder is
-present; otherwise a small synthetic corpus of "ham" and "spam" sentences
-stands in.
+present; otherwise a small synthetic corpus stands in: "ham" messages on three
+everyday topics, "spam" messages with words of their own and a few everyday ones.
 """
 
 # %%
@@ -45,21 +45,26 @@ if shared is not None and (shared / "sms_spam.tsv").exists():
     source = "SMS Spam Collection"
 else:
     rng = np.random.default_rng(0)
-    # Vocabularies larger than the code size, so that LSA has as many components.
-    ham_words = (
-        "ok see you at home lunch later love call me when get there tonight dinner "
-        "meet soon thanks sorry late bus work class mum dad film weekend sleep coffee "
-        "back morning"
-    ).split()
+    # Ham messages each keep to one everyday topic; spam pushes its own words
+    # and borrows a few everyday ones. Vocabularies larger than the code size,
+    # so that LSA has as many components.
+    topics = [
+        "see you at home later tonight love mum dad sleep back morning weekend".split(),
+        "lunch dinner coffee meet soon thanks sorry late film when get there".split(),
+        "bus work class call me ok train office boss meeting lecture notes".split(),
+    ]
     spam_words = (
-        "free win cash prize claim now txt call urgent award mobile reply stop offer "
+        "free win cash prize claim now txt urgent award mobile reply stop offer "
         "guaranteed bonus voucher ringtone entry draw selected customer service"
     ).split()
+    everyday = sum(topics, [])
 
-    def messages(words, n):
-        return [" ".join(rng.choice(words, size=rng.integers(4, 12))) for _ in range(n)]
+    def message(words):
+        return " ".join(rng.choice(words, size=rng.integers(4, 12)))
 
-    texts = np.array(messages(ham_words, 800) + messages(spam_words, 120), dtype=object)
+    ham = [message(topics[rng.integers(3)]) for _ in range(800)]
+    spam = [message(spam_words) + " " + message(everyday) for _ in range(120)]
+    texts = np.array(ham + spam, dtype=object)
     is_spam = np.r_[np.zeros(800, bool), np.ones(120, bool)]
     source = "synthetic messages"
 
